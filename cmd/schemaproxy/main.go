@@ -1,0 +1,64 @@
+// Command schemaproxy is a Kafka-protocol proxy that enforces schemas on the
+// wire. "schemaproxy serve" (the default) runs the proxy; see --help.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run dispatches to a subcommand and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(ctx, args, stdout, stderr)
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "schemaproxy: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			if errors.Is(ue.err, errHelp) {
+				return 0
+			}
+			fmt.Fprintf(stderr, "schemaproxy %s: %v\n", cmd, ue.err)
+			return 2
+		}
+		fmt.Fprintf(stderr, "schemaproxy %s: %v\n", cmd, err)
+		return 1
+	}
+	return 0
+}
+
+const usage = `Usage: schemaproxy [command] [flags]
+
+Commands:
+  serve   run the proxy (the default command)
+  help    print this text
+
+Run "schemaproxy serve --help" for the proxy's flags.
+`
+
+// usageError marks errors caused by the command line (exit code 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+var errHelp = errors.New("help requested")

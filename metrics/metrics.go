@@ -1,0 +1,125 @@
+// Package metrics holds schemaproxy's Prometheus collectors, registered on a
+// registry of their own (never the global one).
+//
+// Series, all prefixed schemaproxy_:
+//
+//	requests_total{api}                 counter  requests read from clients, by API name (never version)
+//	connections_active{listener}        gauge    open client connections; listener is "bootstrap" or "broker-<node id>"
+//	connections_total{listener}         counter  client connections accepted
+//	connection_errors_total{reason}     counter  client connections closed on an error; reason is one of
+//	                                             framing, protocol, upstream_dial, upstream, rewrite, tls, panic
+//	client_received_bytes_total         counter  bytes read from clients (frames, size prefix included)
+//	client_sent_bytes_total             counter  bytes written to clients
+//	local_responses_total{api}          counter  responses the proxy answered itself instead of the broker
+//
+// plus the standard go_* and process_* collectors. The api label takes the
+// names kmsg gives API keys; keys kmsg does not know count as "Unknown".
+// Metrics does not serve HTTP; Handler returns a handler for the caller to mount.
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Connection error reasons, the values of connection_errors_total's reason label.
+const (
+	ReasonFraming      = "framing"
+	ReasonProtocol     = "protocol"
+	ReasonUpstreamDial = "upstream_dial"
+	ReasonUpstream     = "upstream"
+	ReasonRewrite      = "rewrite"
+	ReasonTLS          = "tls"
+	ReasonPanic        = "panic"
+)
+
+// maxKey bounds the per-key counter cache; larger keys share "Unknown".
+const maxKey = 128
+
+// Metrics is the set of schemaproxy collectors. All methods are safe for
+// concurrent use. A nil *Metrics is not valid; use New.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	ConnectionsActive *prometheus.GaugeVec
+	ConnectionsTotal  *prometheus.CounterVec
+	ConnectionErrors  *prometheus.CounterVec
+	ClientReceived    prometheus.Counter
+	ClientSent        prometheus.Counter
+
+	requests [maxKey + 1]prometheus.Counter // index maxKey: Unknown
+	local    [maxKey + 1]prometheus.Counter
+}
+
+// New returns collectors registered on a fresh registry, with the Go and
+// process collectors alongside.
+func New() *Metrics {
+	m := &Metrics{Registry: prometheus.NewRegistry()}
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "schemaproxy_requests_total",
+		Help: "Requests read from clients, by API.",
+	}, []string{"api"})
+	local := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "schemaproxy_local_responses_total",
+		Help: "Responses schemaproxy answered itself instead of forwarding, by API.",
+	}, []string{"api"})
+	m.ConnectionsActive = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "schemaproxy_connections_active",
+		Help: "Open client connections, by listener.",
+	}, []string{"listener"})
+	m.ConnectionsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "schemaproxy_connections_total",
+		Help: "Client connections accepted, by listener.",
+	}, []string{"listener"})
+	m.ConnectionErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "schemaproxy_connection_errors_total",
+		Help: "Client connections closed because of an error, by reason.",
+	}, []string{"reason"})
+	m.ClientReceived = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "schemaproxy_client_received_bytes_total",
+		Help: "Bytes read from clients, size prefixes included.",
+	})
+	m.ClientSent = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "schemaproxy_client_sent_bytes_total",
+		Help: "Bytes written to clients, size prefixes included.",
+	})
+	m.Registry.MustRegister(requests, local, m.ConnectionsActive, m.ConnectionsTotal,
+		m.ConnectionErrors, m.ClientReceived, m.ClientSent,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for k := range maxKey {
+		name := kmsg.NameForKey(int16(k))
+		if name == "Unknown" {
+			continue
+		}
+		m.requests[k] = requests.WithLabelValues(name)
+		m.local[k] = local.WithLabelValues(name)
+	}
+	m.requests[maxKey] = requests.WithLabelValues("Unknown")
+	m.local[maxKey] = local.WithLabelValues("Unknown")
+	for _, r := range []string{ReasonFraming, ReasonProtocol, ReasonUpstreamDial, ReasonUpstream, ReasonRewrite, ReasonTLS, ReasonPanic} {
+		m.ConnectionErrors.WithLabelValues(r)
+	}
+	return m
+}
+
+func index(key int16, arr *[maxKey + 1]prometheus.Counter) prometheus.Counter {
+	if key >= 0 && int(key) < maxKey && arr[key] != nil {
+		return arr[key]
+	}
+	return arr[maxKey]
+}
+
+// Request counts one request of the given API key.
+func (m *Metrics) Request(key int16) { index(key, &m.requests).Inc() }
+
+// LocalResponse counts one response answered by the proxy itself.
+func (m *Metrics) LocalResponse(key int16) { index(key, &m.local).Inc() }
+
+// Handler serves the registry in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}

@@ -1,0 +1,49 @@
+package protocol
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrNegativeSize is returned for a size prefix below zero.
+	ErrNegativeSize = errors.New("negative frame size")
+	// ErrShortHeader is returned when a frame ends inside its header.
+	ErrShortHeader = errors.New("frame ends inside its header")
+	// ErrUnknownAPI is returned when kmsg knows no request for an api key.
+	ErrUnknownAPI = errors.New("unknown api key")
+	// ErrUnsupportedVersion is returned for a version above what kmsg can decode.
+	ErrUnsupportedVersion = errors.New("unsupported api version")
+)
+
+// SizeError describes a size prefix that cannot start a Kafka frame. Cause,
+// when not empty, is a guess at what the peer really is ("an HTTP client",
+// "a TLS handshake on a plaintext port").
+type SizeError struct {
+	Size  int32  // the size prefix as read
+	Limit int32  // the limit in force
+	Raw   []byte // the four prefix bytes
+	Cause string // a guess at the cause; may be empty
+}
+
+func (e *SizeError) Error() string {
+	var msg string
+	switch {
+	case e.Size < 0:
+		msg = fmt.Sprintf("negative frame size %d", e.Size)
+	default:
+		msg = fmt.Sprintf("frame size %d exceeds limit %d", e.Size, e.Limit)
+	}
+	if e.Cause != "" {
+		msg += ": " + e.Cause
+	}
+	return msg
+}
+
+// Unwrap lets errors.Is(err, ErrNegativeSize) match negative sizes.
+func (e *SizeError) Unwrap() error {
+	if e.Size < 0 {
+		return ErrNegativeSize
+	}
+	return nil
+}

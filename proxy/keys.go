@@ -1,0 +1,67 @@
+package proxy
+
+import "github.com/twmb/franz-go/pkg/kmsg"
+
+// API keys the proxy treats specially.
+const (
+	keyProduce             int16 = 0
+	keyFetch               int16 = 1
+	keyMetadata            int16 = 3
+	keyEndTxn              int16 = 26
+	keyTxnOffsetCommit     int16 = 28
+	keyFindCoordinator     int16 = 10
+	keySaslHandshake       int16 = 17
+	keyAPIVersions         int16 = 18
+	keySaslAuthenticate    int16 = 36
+	keyDescribeCluster     int16 = 60
+	keyConsumerGroupHB     int16 = 68
+	keyShareGroupHB        int16 = 76
+	keyShareFetch          int16 = 78
+	keyShareAcknowledge    int16 = 79
+	keyStreamsGroupHB      int16 = 88
+	maxFetchWithoutRewrite int16 = 15 // Fetch v16 (KIP-951) adds NodeEndpoints
+)
+
+// interBroker lists the API keys that only brokers and controllers send to
+// each other. They are dropped from ApiVersions and close a client
+// connection that sends them.
+var interBroker = map[int16]bool{
+	4:  true, // LeaderAndIsr
+	5:  true, // StopReplica
+	6:  true, // UpdateMetadata
+	7:  true, // ControlledShutdown
+	27: true, // WriteTxnMarkers
+	52: true, // Vote
+	53: true, // BeginQuorumEpoch
+	54: true, // EndQuorumEpoch
+	56: true, // AlterPartition
+	58: true, // Envelope
+	59: true, // FetchSnapshot
+	62: true, // BrokerRegistration
+	63: true, // BrokerHeartbeat
+	67: true, // AllocateProducerIDs
+	70: true, // ControllerRegistration
+	73: true, // AssignReplicasToDirs
+	82: true, // UpdateRaftVoter
+	83: true, // InitializeShareGroupState
+	84: true, // ReadShareGroupState
+	85: true, // WriteShareGroupState
+	86: true, // DeleteShareGroupState
+	87: true, // ReadShareGroupStateSummary
+}
+
+func apiName(key int16) string { return kmsg.NameForKey(key) }
+
+// needsRewrite reports whether responses to (key, version) can carry broker
+// addresses, or are ApiVersions, and so must be decoded.
+func needsRewrite(key, version int16) bool {
+	switch key {
+	case keyAPIVersions, keyMetadata, keyFindCoordinator, keyDescribeCluster, keyShareFetch, keyShareAcknowledge:
+		return true
+	case keyProduce:
+		return version >= 10
+	case keyFetch:
+		return version > maxFetchWithoutRewrite
+	}
+	return false
+}

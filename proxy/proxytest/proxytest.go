@@ -1,0 +1,197 @@
+// Package proxytest runs a schemaproxy in front of an in-process kfake
+// cluster for tests: loopback listeners only, ports chosen free, and
+// every client connection's destination recorded so tests can assert that
+// no upstream address ever reaches a client.
+package proxytest
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/schemaproxy/schemaproxy/metrics"
+	"github.com/schemaproxy/schemaproxy/proxy"
+)
+
+// Env is a kfake cluster with a proxy in front of it.
+type Env struct {
+	Cluster *kfake.Cluster
+	Proxy   *proxy.Proxy
+	Metrics *metrics.Metrics
+	Config  proxy.Config
+	Log     *slog.Logger
+
+	mu    sync.Mutex
+	dials []string
+}
+
+// Options adjusts an Env before it starts.
+type Options struct {
+	Kfake []kfake.Opt               // extra kfake options; NumBrokers(3) is the default
+	Proxy func(cfg *proxy.Config)   // edits the proxy config before New
+	Log   io.Writer                 // log destination; default: t.Log
+	Level slog.Level                // default: Info
+}
+
+// New starts a 3-broker kfake cluster and a proxy in front of it; both stop
+// when the test ends.
+func New(t testing.TB, o Options) *Env {
+	t.Helper()
+	kopts := append([]kfake.Opt{kfake.NumBrokers(3)}, o.Kfake...)
+	c, err := kfake.NewCluster(kopts...)
+	if err != nil {
+		t.Fatalf("kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return Start(t, c, o)
+}
+
+// Start runs a proxy in front of an existing cluster.
+func Start(t testing.TB, c *kfake.Cluster, o Options) *Env {
+	t.Helper()
+	w := o.Log
+	if w == nil {
+		w = tWriter{t}
+	}
+	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: o.Level}))
+	listen, base := FreePorts(t, 8)
+	cfg := proxy.Config{
+		Listen:         listen,
+		Upstream:       c.ListenAddrs(),
+		BrokerPortBase: base,
+	}
+	if o.Proxy != nil {
+		o.Proxy(&cfg)
+	}
+	m := metrics.New()
+	p, err := proxy.New(cfg, log, m)
+	if err != nil {
+		t.Fatalf("proxy.New: %v", err)
+	}
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatalf("proxy.Start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		p.Shutdown(ctx) //nolint:errcheck // a cut-short drain is fine at test end
+	})
+	return &Env{Cluster: c, Proxy: p, Metrics: m, Config: cfg, Log: log}
+}
+
+// Bootstrap is the proxy's bootstrap address.
+func (e *Env) Bootstrap() string { return e.Proxy.Addr().String() }
+
+// Client returns a franz-go client bootstrapped at the proxy whose dialer
+// records every address it connects to. It closes when the test ends.
+func (e *Env) Client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	base := []kgo.Opt{
+		kgo.SeedBrokers(e.Bootstrap()),
+		kgo.Dialer(func(ctx context.Context, network, host string) (net.Conn, error) {
+			e.mu.Lock()
+			e.dials = append(e.dials, host)
+			e.mu.Unlock()
+			return d.DialContext(ctx, network, host)
+		}),
+	}
+	cl, err := kgo.NewClient(append(base, opts...)...)
+	if err != nil {
+		t.Fatalf("kgo.NewClient: %v", err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// Dials returns every address a Client has dialed.
+func (e *Env) Dials() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.dials...)
+}
+
+// AssertNoLeak fails the test if any Client dialed an address other than
+// the proxy's own listeners, that is, if an upstream address reached it.
+func (e *Env) AssertNoLeak(t testing.TB) {
+	t.Helper()
+	up := make(map[string]bool)
+	for _, a := range e.Cluster.ListenAddrs() {
+		up[a] = true
+	}
+	_, basePort, _ := net.SplitHostPort(e.Config.Listen)
+	bp, _ := strconv.Atoi(basePort)
+	for _, d := range e.Dials() {
+		if up[d] {
+			t.Errorf("client dialed upstream address %s directly", d)
+			continue
+		}
+		_, ps, _ := net.SplitHostPort(d)
+		port, _ := strconv.Atoi(ps)
+		if port != bp && (port < e.Config.BrokerPortBase || port >= e.Config.BrokerPortBase+1000) {
+			t.Errorf("client dialed %s, which is not a proxy listener", d)
+		}
+	}
+	if len(e.Dials()) == 0 {
+		t.Errorf("no client dialed anything; the leak check saw no traffic")
+	}
+}
+
+// FreePorts returns a free loopback listen address and a broker port base
+// with n free ports after it.
+func FreePorts(t testing.TB, n int) (listen string, base int) {
+	t.Helper()
+	for range 100 {
+		start := 20000 + rand.IntN(40000)
+		var lns []net.Listener
+		ok := true
+		for i := 0; i <= n; i++ {
+			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(start+i))
+			if err != nil {
+				ok = false
+				break
+			}
+			lns = append(lns, ln)
+		}
+		for _, ln := range lns {
+			ln.Close()
+		}
+		if ok {
+			return "127.0.0.1:" + strconv.Itoa(start), start + 1
+		}
+	}
+	t.Fatalf("no run of %d free ports found", n+1)
+	return "", 0
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p[:len(p)-1]))
+	return len(p), nil
+}
+
+// Eventually polls cond every 10ms until it returns nil or timeout passes,
+// then fails the test with cond's last error.
+func Eventually(t testing.TB, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = cond(); err == nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("condition not met within %v: %v", timeout, err)
+}
+
