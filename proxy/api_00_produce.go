@@ -1,7 +1,6 @@
 package proxy
 
 import (
-
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/schemaproxy/schemaproxy/metrics"
@@ -65,4 +64,3 @@ func (pr *pair) refuseOldProduce(hdr protocol.RequestHeader, body []byte) error 
 	pr.log.Debug("refused old produce version", "api_version", hdr.Version)
 	return pr.push(slot{local: protocol.AppendResponse(nil, hdr.CorrelationID, resp), key: keyProduce, version: hdr.Version, corr: hdr.CorrelationID})
 }
-

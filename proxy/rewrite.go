@@ -144,7 +144,9 @@ func rewriteFindCoordinator(pr *pair, resp kmsg.Response) (bool, error) {
 
 func rewriteDescribeCluster(pr *pair, resp kmsg.Response) (bool, error) {
 	return advertiseAll(pr, resp.(*kmsg.DescribeClusterResponse).Brokers,
-		func(b *kmsg.DescribeClusterResponseBroker) (int32, *string, *int32) { return b.NodeID, &b.Host, &b.Port })
+		func(b *kmsg.DescribeClusterResponseBroker) (int32, *string, *int32) {
+			return b.NodeID, &b.Host, &b.Port
+		})
 }
 
 // rewriteProduce rewrites KIP-951 NodeEndpoints (tag 0), which brokers
@@ -165,10 +167,14 @@ func rewriteFetch(pr *pair, resp kmsg.Response) (bool, error) {
 // rewriteShareFetch rewrites NodeEndpoints, a regular (not tagged) field.
 func rewriteShareFetch(pr *pair, resp kmsg.Response) (bool, error) {
 	return advertiseAll(pr, resp.(*kmsg.ShareFetchResponse).NodeEndpoints,
-		func(b *kmsg.ShareFetchResponseNodeEndpoint) (int32, *string, *int32) { return b.NodeID, &b.Host, &b.Port })
+		func(b *kmsg.ShareFetchResponseNodeEndpoint) (int32, *string, *int32) {
+			return b.NodeID, &b.Host, &b.Port
+		})
 }
 
 func rewriteShareAcknowledge(pr *pair, resp kmsg.Response) (bool, error) {
 	return advertiseAll(pr, resp.(*kmsg.ShareAcknowledgeResponse).NodeEndpoints,
-		func(b *kmsg.ShareAcknowledgeResponseNodeEndpoint) (int32, *string, *int32) { return b.NodeID, &b.Host, &b.Port })
+		func(b *kmsg.ShareAcknowledgeResponseNodeEndpoint) (int32, *string, *int32) {
+			return b.NodeID, &b.Host, &b.Port
+		})
 }

@@ -36,10 +36,10 @@ type Env struct {
 
 // Options adjusts an Env before it starts.
 type Options struct {
-	Kfake []kfake.Opt               // extra kfake options; NumBrokers(3) is the default
-	Proxy func(cfg *proxy.Config)   // edits the proxy config before New
-	Log   io.Writer                 // log destination; default: t.Log
-	Level slog.Level                // default: Info
+	Kfake []kfake.Opt             // extra kfake options; NumBrokers(3) is the default
+	Proxy func(cfg *proxy.Config) // edits the proxy config before New
+	Log   io.Writer               // log destination; default: t.Log
+	Level slog.Level              // default: Info
 }
 
 // New starts a 3-broker kfake cluster and a proxy in front of it; both stop
@@ -194,4 +194,3 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() error) {
 	}
 	t.Fatalf("condition not met within %v: %v", timeout, err)
 }
-
