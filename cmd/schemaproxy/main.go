@@ -24,6 +24,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "serve":
 		err = serve(ctx, args, stdout, stderr)
+	case "demo":
+		err = demo(ctx, args, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -50,9 +52,10 @@ const usage = `Usage: schemaproxy [command] [flags]
 
 Commands:
   serve   run the proxy (the default command)
+  demo    run the proxy in front of an embedded in-process Kafka cluster
   help    print this text
 
-Run "schemaproxy serve --help" for the proxy's flags.
+Run "schemaproxy COMMAND --help" for a command's flags.
 `
 
 // usageError marks errors caused by the command line (exit code 2).

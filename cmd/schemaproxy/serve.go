@@ -201,7 +201,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("metrics listener: %w", err)
 		}
-		admin = &http.Server{Handler: adminMux(p, m), ReadHeaderTimeout: 5 * time.Second}
+		admin = newAdminServer(p, m)
 		go admin.Serve(ln) //nolint:errcheck // returns ErrServerClosed on Shutdown
 		log.Info("serving metrics", "addr", ln.Addr().String())
 	}
@@ -224,8 +224,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// adminMux serves /metrics, /healthz (the process answers) and /readyz
-// (an upstream broker accepts a connection).
+// newAdminServer serves /metrics, /healthz (the process answers) and
+// /readyz (an upstream broker accepts a connection).
+func newAdminServer(p *proxy.Proxy, m *metrics.Metrics) *http.Server {
+	return &http.Server{Handler: adminMux(p, m), ReadHeaderTimeout: 5 * time.Second}
+}
+
 func adminMux(p *proxy.Proxy, m *metrics.Metrics) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", m.Handler())

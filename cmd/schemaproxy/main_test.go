@@ -1,0 +1,59 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestServeRejectsBadFlags(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no upstream", []string{"serve"}, "--upstream is required"},
+		{"wildcard listen", []string{"--upstream", "k:9092", "--listen", "0.0.0.0:9192"}, "set --advertised-host"},
+		{"bad listen", []string{"--upstream", "k:9092", "--listen", "nope"}, "not HOST:PORT"},
+		{"bad upstream", []string{"--upstream", "k"}, "is not HOST:PORT"},
+		{"cert without key", []string{"--upstream", "k:9092", "--tls-cert", "c.pem"}, "--tls-cert and --tls-key go together"},
+		{"client ca without tls", []string{"--upstream", "k:9092", "--tls-client-ca", "ca.pem"}, "mTLS is only possible on a TLS listener"},
+		{"upstream cert without key", []string{"--upstream", "k:9092", "--upstream-tls-cert", "c.pem"}, "--upstream-tls-cert and --upstream-tls-key go together"},
+		{"missing cert file", []string{"--upstream", "k:9092", "--tls-cert", "/nonexistent/c.pem", "--tls-key", "/nonexistent/k.pem"}, "no such file"},
+		{"tiny max request", []string{"--upstream", "k:9092", "--max-request-bytes", "1000"}, "below the"},
+		{"bad log level", []string{"--upstream", "k:9092", "--log-level", "loud"}, "--log-level"},
+		{"bad log format", []string{"--upstream", "k:9092", "--log-format", "xml"}, "--log-format"},
+		{"port base out of range", []string{"--upstream", "k:9092", "--broker-port-base", "70000"}, "not a TCP port"},
+		{"unknown flag", []string{"--upstreams", "k:9092"}, "unknown flag"},
+		{"stray argument", []string{"serve", "--upstream", "k:9092", "extra"}, "unexpected argument"},
+		{"unknown command", []string{"serv"}, "unknown command"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var out, errb bytes.Buffer
+			code := run(context.Background(), tt.args, &out, &errb)
+			if code != 2 {
+				t.Errorf("exit code: got %d, want 2 (stderr %q)", code, errb.String())
+			}
+			if !strings.Contains(errb.String(), tt.want) {
+				t.Errorf("stderr: got %q, want it to contain %q", errb.String(), tt.want)
+			}
+		})
+	}
+}
+
+func TestHelpExitsZero(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"help"}, {"serve", "--help"}, {"demo", "--help"}} {
+		var out, errb bytes.Buffer
+		if code := run(context.Background(), args, &out, &errb); code != 0 {
+			t.Errorf("%v: exit code got %d, want 0", args, code)
+		}
+		if out.Len()+errb.Len() == 0 {
+			t.Errorf("%v: printed nothing", args)
+		}
+	}
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/schemaproxy/schemaproxy/proxy/proxytest"
+)
+
+// syncBuffer is a bytes.Buffer safe for the logger and the test at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func get(url string) (int, string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// TestServeEndToEnd runs the serve command against kfake: a client
+// produces through it, the admin endpoints answer, and cancelling the
+// context (as SIGTERM does) stops it with exit code 0.
+func TestServeEndToEnd(t *testing.T) {
+	t.Parallel()
+	c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(2, "t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	listen, _ := proxytest.FreePorts(t, 4)
+	metricsAddr, _ := proxytest.FreePorts(t, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--listen", listen, "--metrics-listen", metricsAddr,
+			"--upstream", strings.Join(c.ListenAddrs(), ","), "--log-format", "json"}, &stdout, &stderr)
+	}()
+	proxytest.Eventually(t, 10*time.Second, func() error {
+		code, _, err := get("http://" + metricsAddr + "/healthz")
+		if err == nil && code != 200 {
+			err = fmt.Errorf("healthz: %d", code)
+		}
+		return err
+	})
+	if code, body, err := get("http://" + metricsAddr + "/readyz"); err != nil || code != 200 {
+		t.Fatalf("readyz: got %d %q %v, want 200", code, body, err)
+	}
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(listen), kgo.DefaultProduceTopic("t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, pcancel := context.WithTimeout(ctx, 15*time.Second)
+	defer pcancel()
+	if err := cl.ProduceSync(pctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatalf("produce through serve: %v", err)
+	}
+	cl.Close()
+
+	_, body, err := get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(body, `schemaproxy_requests_total{api="Produce"} 1`) {
+		t.Errorf("metrics: want schemaproxy_requests_total{api=\"Produce\"} 1 in\n%s", grepLines(body, "schemaproxy_requests_total"))
+	}
+
+	c.Close() // readiness follows the upstream
+	if code, _, _ := get("http://" + metricsAddr + "/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("readyz with upstream gone: got %d, want 503", code)
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit code: got %d, want 0; stderr:\n%s", code, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop after its context was cancelled")
+	}
+	if !strings.Contains(stderr.String(), `"msg":"stopped"`) {
+		t.Errorf("want a json 'stopped' log line, got:\n%s", stderr.String())
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
