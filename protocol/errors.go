@@ -31,8 +31,11 @@ func (e *SizeError) Error() string {
 	switch {
 	case e.Size < 0:
 		msg = fmt.Sprintf("negative frame size %d", e.Size)
-	default:
+	case e.Size > e.Limit:
 		msg = fmt.Sprintf("frame size %d exceeds limit %d", e.Size, e.Limit)
+	default:
+		// Within the limit, but the bytes are recognisably not Kafka.
+		msg = fmt.Sprintf("size prefix % x is not a Kafka frame", e.Raw)
 	}
 	if e.Cause != "" {
 		msg += ": " + e.Cause
