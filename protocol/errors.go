@@ -50,3 +50,22 @@ func (e *SizeError) Unwrap() error {
 	}
 	return nil
 }
+
+// Batch error reasons.
+const (
+	// ReasonCorrupt: the bytes contradict themselves (CRC, lengths).
+	ReasonCorrupt = "corrupt"
+	// ReasonInvalid: well-formed, but not something a client may produce.
+	ReasonInvalid = "invalid"
+	// ReasonTooLarge: decompression would exceed the configured cap.
+	ReasonTooLarge = "too_large"
+)
+
+// BatchError describes a record batch that cannot be accepted.
+type BatchError struct {
+	Reason string // ReasonCorrupt, ReasonInvalid or ReasonTooLarge
+	Index  int    // the record concerned, when the error is about one
+	Msg    string
+}
+
+func (e *BatchError) Error() string { return e.Msg }

@@ -1,0 +1,200 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
+)
+
+// Decompressor decompresses record sections under a cap on the output
+// size, so a compression bomb is an error, never an out-of-memory. It
+// pools its decoders; it is safe for concurrent use.
+type Decompressor struct {
+	max  int
+	gz   sync.Pool // *gzip.Reader
+	lz   sync.Pool // *lz4.Reader
+	zstd sync.Pool // *zstd.Decoder
+}
+
+// NewDecompressor returns a Decompressor whose output is capped at max bytes.
+func NewDecompressor(max int) *Decompressor {
+	d := &Decompressor{max: max}
+	d.zstd.New = func() any {
+		dec, _ := zstd.NewReader(nil,
+			zstd.WithDecoderConcurrency(1),
+			zstd.WithDecoderLowmem(true),
+			zstd.WithDecoderMaxMemory(uint64(max)))
+		return dec
+	}
+	d.lz.New = func() any { return lz4.NewReader(nil) }
+	return d
+}
+
+// Max returns the cap on decompressed bytes.
+func (d *Decompressor) Max() int { return d.max }
+
+// xerialMagic starts the framing the Java client's snappy codec writes.
+var xerialMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
+
+// Decompress decodes src, compressed with codec, into dst[:0] (grown as
+// needed) and returns it. Errors are *BatchError: ReasonTooLarge past the
+// cap, ReasonCorrupt for bytes that do not decode.
+func (d *Decompressor) Decompress(dst []byte, codec int, src []byte) ([]byte, error) {
+	var out []byte
+	var err error
+	switch codec {
+	case CodecNone:
+		return src, nil
+	case CodecGzip:
+		out, err = d.gunzip(dst[:0], src)
+	case CodecSnappy:
+		out, err = d.unsnappy(dst[:0], src)
+	case CodecLZ4:
+		out, err = d.unlz4(dst[:0], src)
+	case CodecZstd:
+		out, err = d.unzstd(dst[:0], src)
+	default:
+		return nil, &BatchError{Reason: ReasonInvalid, Msg: fmt.Sprintf("unknown compression codec %d", codec)}
+	}
+	if err != nil {
+		var be *BatchError
+		if errors.As(err, &be) {
+			return nil, err
+		}
+		return nil, &BatchError{Reason: ReasonCorrupt, Msg: fmt.Sprintf("%s: %v", codecName(codec), err)}
+	}
+	return out, nil
+}
+
+func codecName(c int) string {
+	switch c {
+	case CodecGzip:
+		return "gzip"
+	case CodecSnappy:
+		return "snappy"
+	case CodecLZ4:
+		return "lz4"
+	case CodecZstd:
+		return "zstd"
+	}
+	return "none"
+}
+
+func (d *Decompressor) tooLarge(codec int) error {
+	return &BatchError{Reason: ReasonTooLarge, Msg: fmt.Sprintf("%s records decompress to more than %d bytes", codecName(codec), d.max)}
+}
+
+// readLimited appends r's bytes to dst, failing past d.max.
+func (d *Decompressor) readLimited(dst []byte, r io.Reader, codec int) ([]byte, error) {
+	for {
+		if len(dst) == cap(dst) {
+			if len(dst) > d.max {
+				return nil, d.tooLarge(codec)
+			}
+			dst = append(dst, 0)[:len(dst)]
+		}
+		n, err := r.Read(dst[len(dst):min(cap(dst), d.max+1)])
+		dst = dst[:len(dst)+n]
+		if len(dst) > d.max {
+			return nil, d.tooLarge(codec)
+		}
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (d *Decompressor) gunzip(dst, src []byte) ([]byte, error) {
+	zr, _ := d.gz.Get().(*gzip.Reader)
+	var err error
+	if zr == nil {
+		zr, err = gzip.NewReader(bytes.NewReader(src))
+	} else {
+		err = zr.Reset(bytes.NewReader(src))
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer d.gz.Put(zr)
+	return d.readLimited(dst, zr, CodecGzip)
+}
+
+func (d *Decompressor) unlz4(dst, src []byte) ([]byte, error) {
+	zr := d.lz.Get().(*lz4.Reader)
+	defer d.lz.Put(zr)
+	zr.Reset(bytes.NewReader(src))
+	return d.readLimited(dst, zr, CodecLZ4)
+}
+
+func (d *Decompressor) unzstd(dst, src []byte) ([]byte, error) {
+	zr := d.zstd.Get().(*zstd.Decoder)
+	defer d.zstd.Put(zr)
+	out, err := zr.DecodeAll(src, dst)
+	if errors.Is(err, zstd.ErrDecoderSizeExceeded) || len(out) > d.max {
+		return nil, d.tooLarge(CodecZstd)
+	}
+	return out, err
+}
+
+// unsnappy decodes a raw snappy block, or the xerial framing the Java
+// client writes: an 8-byte magic, two int32 versions, then blocks each
+// prefixed with an int32 length.
+func (d *Decompressor) unsnappy(dst, src []byte) ([]byte, error) {
+	if !bytes.HasPrefix(src, xerialMagic) {
+		return d.snappyBlock(dst, src)
+	}
+	if len(src) < 16 {
+		return nil, fmt.Errorf("xerial header of %d bytes", len(src))
+	}
+	src = src[16:]
+	for len(src) > 0 {
+		if len(src) < 4 {
+			return nil, fmt.Errorf("xerial block length cut short")
+		}
+		n := binary.BigEndian.Uint32(src)
+		src = src[4:]
+		if uint64(n) > uint64(len(src)) {
+			return nil, fmt.Errorf("xerial block of %d bytes with %d left", n, len(src))
+		}
+		var err error
+		if dst, err = d.snappyBlock(dst, src[:n]); err != nil {
+			return nil, err
+		}
+		src = src[n:]
+	}
+	return dst, nil
+}
+
+// snappyBlock appends the decoded block to dst after checking its
+// declared length against the cap.
+func (d *Decompressor) snappyBlock(dst, block []byte) ([]byte, error) {
+	n, err := s2.DecodedLen(block)
+	if err != nil {
+		return nil, err
+	}
+	if len(dst)+n > d.max {
+		return nil, d.tooLarge(CodecSnappy)
+	}
+	need := len(dst) + n
+	if cap(dst) < need {
+		grown := make([]byte, len(dst), need)
+		copy(grown, dst)
+		dst = grown
+	}
+	out, err := s2.Decode(dst[len(dst):need], block)
+	if err != nil {
+		return nil, err
+	}
+	return dst[:len(dst)+len(out)], nil
+}
