@@ -1,0 +1,64 @@
+package enforce
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrRegistryUnavailable wraps every error that means the registry
+	// could not be asked (connection refused, timeout, HTTP 5xx).
+	ErrRegistryUnavailable = errors.New("schema registry unavailable")
+	// ErrUnknownSchema means the registry answered that no such schema exists.
+	ErrUnknownSchema = errors.New("schema not found in registry")
+	// ErrNoRecordName means a schema has no record name (for example an
+	// Avro primitive, or a JSON Schema without a title).
+	ErrNoRecordName = errors.New("schema has no record name")
+)
+
+// Reason classifies a rejection; its values are the reason label of
+// schemaproxy_rejections_total and never grow at run time.
+type Reason string
+
+// Rejection reasons.
+const (
+	ReasonBatchCorrupt   Reason = "batch_corrupt" // CRC, lengths or varints contradict themselves
+	ReasonBatchInvalid   Reason = "batch_invalid" // well-formed but not producible (magic, control, two batches)
+	ReasonTooLarge       Reason = "decompressed_too_large"
+	ReasonNoSchemaID     Reason = "no_schema_id"      // no wire-format header where one is required
+	ReasonBadHeader      Reason = "bad_schema_header" // malformed or duplicate schema-ID header
+	ReasonNullNotAllowed Reason = "null_not_allowed"
+	ReasonUnknownID      Reason = "unknown_schema_id"
+	ReasonWrongSubject   Reason = "wrong_subject"
+	ReasonNoRecordName   Reason = "no_record_name"
+	ReasonBadIndexes     Reason = "bad_message_indexes"
+	ReasonPayload        Reason = "payload_invalid"
+	ReasonUnavailable    Reason = "registry_unavailable" // only with the reject action for outages
+)
+
+// Reasons lists every Reason, for metrics that pre-create their series.
+var Reasons = []Reason{ReasonBatchCorrupt, ReasonBatchInvalid, ReasonTooLarge, ReasonNoSchemaID,
+	ReasonBadHeader, ReasonNullNotAllowed, ReasonUnknownID, ReasonWrongSubject, ReasonNoRecordName,
+	ReasonBadIndexes, ReasonPayload, ReasonUnavailable}
+
+// ValidationError is a record, or a batch, that may not reach the broker.
+type ValidationError struct {
+	Topic     string
+	Partition int32
+	Index     int    // the record's index in its batch; -1 when the batch itself is at fault
+	Part      string // "key" or "value"; empty for batch errors
+	SchemaID  int    // 0 when none was read
+	Subject   string // empty when no subject was involved
+	Reason    Reason
+	Detail    string
+}
+
+// Error reads like "record 3: value schema id 7 is not registered under
+// subject orders-value"; the topic and partition are left to the caller's
+// context (Produce responses are already per partition).
+func (e *ValidationError) Error() string {
+	if e.Index < 0 {
+		return "record batch: " + e.Detail
+	}
+	return fmt.Sprintf("record %d: %s", e.Index, e.Detail)
+}

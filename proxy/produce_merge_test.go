@@ -1,0 +1,134 @@
+package proxy
+
+import (
+	"fmt"
+	"sort"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// produceRequest builds a request with the given topics, each with
+// partitions 0..n-1 holding distinct records bytes.
+func produceRequest(version int16, topics map[string]int) *kmsg.ProduceRequest {
+	req := kmsg.NewPtrProduceRequest()
+	req.Version = version
+	names := make([]string, 0, len(topics))
+	for t := range topics {
+		names = append(names, t)
+	}
+	sort.Strings(names)
+	for _, t := range names {
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = t
+		for p := range topics[t] {
+			rp := kmsg.NewProduceRequestTopicPartition()
+			rp.Partition = int32(p)
+			rp.Records = []byte(fmt.Sprintf("%s-%d", t, p))
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+	}
+	return req
+}
+
+// upstreamAnswer is what a broker answers for req: success everywhere.
+func upstreamAnswer(req *kmsg.ProduceRequest) *kmsg.ProduceResponse {
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	for _, t := range req.Topics {
+		rt := kmsg.NewProduceResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewProduceResponseTopicPartition()
+			rp.Partition = p.Partition
+			rp.BaseOffset = 100
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
+// TestSplitAndMergeListEveryPartitionOnce: a 3-topic x 2-partition request
+// with rejections, forwarded in part and merged back, answers every
+// requested partition exactly once, rejected ones with their error.
+func TestSplitAndMergeListEveryPartitionOnce(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		rejs []rejection
+	}{
+		{"one partition", []rejection{{topic: "b", partition: 1, code: codeInvalidRecord, msg: "bad", index: 3, indexMsg: "record 3"}}},
+		{"whole topic", []rejection{{topic: "a", partition: 0, code: codeInvalidRecord, index: -1}, {topic: "a", partition: 1, code: codeInvalidRecord, index: -1}}},
+		{"retriable and invalid", []rejection{{topic: "c", partition: 0, code: codeNotEnoughReplicas, index: -1}, {topic: "a", partition: 1, code: codeInvalidRecord, index: 0}}},
+		{"none", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			for _, version := range []int16{3, 7, 8, 9, 12} {
+				req := produceRequest(version, map[string]int{"a": 2, "b": 2, "c": 2})
+				dropRejected(req, tt.rejs)
+				forwarded := 0
+				for _, tp := range req.Topics {
+					if len(tp.Partitions) == 0 {
+						t.Errorf("v%d: topic %s forwarded with no partitions", version, tp.Topic)
+					}
+					for _, p := range tp.Partitions {
+						forwarded++
+						if string(p.Records) != fmt.Sprintf("%s-%d", tp.Topic, p.Partition) {
+							t.Errorf("v%d: records of %s/%d changed to %q", version, tp.Topic, p.Partition, p.Records)
+						}
+					}
+				}
+				if want := 6 - len(tt.rejs); forwarded != want {
+					t.Errorf("v%d: forwarded %d partitions, want %d", version, forwarded, want)
+				}
+				resp := upstreamAnswer(req)
+				applyRejections(resp, tt.rejs)
+				// Round-trip through the wire, as the client would read it.
+				wire := resp.AppendTo(nil)
+				got := kmsg.NewPtrProduceResponse()
+				got.Version = version
+				if err := got.ReadFrom(wire); err != nil {
+					t.Fatalf("v%d: decode merged response: %v", version, err)
+				}
+				seen := map[topicPartition]kmsg.ProduceResponseTopicPartition{}
+				topicsSeen := map[string]bool{}
+				for _, tp := range got.Topics {
+					if topicsSeen[tp.Topic] {
+						t.Errorf("v%d: topic %s listed twice", version, tp.Topic)
+					}
+					topicsSeen[tp.Topic] = true
+					for _, p := range tp.Partitions {
+						k := topicPartition{tp.Topic, p.Partition}
+						if _, dup := seen[k]; dup {
+							t.Errorf("v%d: %v listed twice", version, k)
+						}
+						seen[k] = p
+					}
+				}
+				if len(seen) != 6 {
+					t.Errorf("v%d: response lists %d partitions, want 6", version, len(seen))
+				}
+				for _, r := range tt.rejs {
+					p := seen[topicPartition{r.topic, r.partition}]
+					if p.ErrorCode != r.code {
+						t.Errorf("v%d: %s/%d error code got %d, want %d", version, r.topic, r.partition, p.ErrorCode, r.code)
+					}
+					if p.BaseOffset != -1 {
+						t.Errorf("v%d: %s/%d base offset got %d, want -1", version, r.topic, r.partition, p.BaseOffset)
+					}
+					if version >= 8 {
+						if r.msg != "" && (p.ErrorMessage == nil || *p.ErrorMessage != r.msg) {
+							t.Errorf("v%d: %s/%d error message got %v, want %q", version, r.topic, r.partition, p.ErrorMessage, r.msg)
+						}
+						if r.index >= 0 && (len(p.ErrorRecords) != 1 || p.ErrorRecords[0].RelativeOffset != int32(r.index)) {
+							t.Errorf("v%d: %s/%d record errors got %+v, want batch index %d", version, r.topic, r.partition, p.ErrorRecords, r.index)
+						}
+					}
+				}
+			}
+		})
+	}
+}
