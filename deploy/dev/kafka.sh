@@ -5,11 +5,13 @@
 #   kafka.sh fetch
 #       Lay the broker and tools jars pinned in kafka/pom.xml into
 #       .cache/kafka/<version>/libs (once per pom content).
-#   kafka.sh start --dir DIR --mode plaintext|sasl|ssl [--port P] [--controller-port C] [--timeout SECONDS]
+#   kafka.sh start --dir DIR --mode plaintext|sasl|ssl [--port P] [--controller-port C]
+#                  [--timeout SECONDS] [--owner PID]
 #       Write DIR/server.properties, format DIR/data, start the broker in the
 #       background and wait until it answers. Writes DIR/pid, DIR/bootstrap
 #       (host:port) and DIR/server.log; ssl mode also DIR/ca.pem. Ports default
-#       to free ones; the timeout to 90 s.
+#       to free ones; the timeout to 90 s. With --owner, the broker is stopped
+#       once process PID is gone (a test binary that crashed or timed out).
 #   kafka.sh stop --dir DIR
 #       SIGTERM the broker started in DIR, SIGKILL after 30 s.
 #   kafka.sh tool NAME [ARGS...]
@@ -191,11 +193,12 @@ alive() {
 }
 
 start() {
-	local dir="" mode="" port="" cport="" timeout_s=90
+	local dir="" mode="" port="" cport="" timeout_s=90 owner=""
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--dir) dir=$2; shift 2 ;;
 		--mode) mode=$2; shift 2 ;;
+		--owner) owner=$2; shift 2 ;;
 		--port) port=$2; shift 2 ;;
 		--controller-port) cport=$2; shift 2 ;;
 		--timeout) timeout_s=$2; shift 2 ;;
@@ -213,7 +216,7 @@ start() {
 	fetch
 
 	local ports
-	ports=($(free_ports 2))
+	read -r -a ports <<<"$(free_ports 2)"
 	port=${port:-${ports[0]}}
 	cport=${cport:-${ports[1]}}
 	[ "$port" != "$cport" ] || die "--port and --controller-port are both $port"
@@ -235,7 +238,7 @@ start() {
 
 	# setsid: the broker outlives this script and ignores its terminal's
 	# signals. The inner shell records its own PID and then becomes java.
-	# shellcheck disable=SC2086
+	# shellcheck disable=SC2016,SC2086
 	setsid bash -c 'echo $$ >"$1/pid"; shift; exec "$@"' _ "$dir" \
 		java ${KAFKA_HEAP_OPTS:--Xms128m -Xmx512m} -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
 		-XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true ${KAFKA_JVM_OPTS:-} \
@@ -264,6 +267,14 @@ $(tail -20 "$dir/server.log")"
 		fi
 		sleep 0.2
 	done
+	if [ -n "$owner" ]; then
+		# Watch the owner; stop the broker when it is gone, unless someone
+		# already stopped it (the pid file is then removed).
+		# shellcheck disable=SC2016
+		setsid bash -c 'while kill -0 "$1" 2>/dev/null && [ -f "$2/pid" ]; do sleep 1; done
+			[ ! -f "$2/pid" ] || exec "$3" stop --dir "$2"' _ "$owner" "$dir" "$dev_dir/kafka.sh" \
+			>/dev/null 2>&1 </dev/null &
+	fi
 	printf '127.0.0.1:%s\n' "$port" >"$dir/bootstrap"
 	log "Kafka $version ($mode) ready at 127.0.0.1:$port, pid $pid, dir $dir"
 	cat "$dir/bootstrap"

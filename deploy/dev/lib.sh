@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the deploy/dev scripts; sourced, never run.
 #
 # Sets:

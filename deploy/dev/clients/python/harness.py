@@ -1,0 +1,301 @@
+"""Python client harness of the dev test bed (confluent-kafka, i.e. librdkafka).
+
+Produces and/or consumes records and prints one JSON object per event on
+stdout. Flags and events are the same for every harness; see
+deploy/dev/README.md. Avro values go through confluent-kafka's own
+SchemaRegistryClient, AvroSerializer and AvroDeserializer, except the
+deliberately invalid ones (--invalid), which are framed by hand.
+"""
+
+import argparse
+import io
+import json
+import struct
+import sys
+import time
+
+import confluent_kafka
+import fastavro
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+# A schema ID no test registry hands out, for --invalid-kind unknown-id.
+UNKNOWN_SCHEMA_ID = 2_147_483_000
+
+
+def emit(event, **fields):
+    print(json.dumps({"event": event, **fields}), flush=True)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--bootstrap", required=True)
+    p.add_argument("--topic", required=True)
+    p.add_argument("--count", type=int, default=100)
+    p.add_argument("--mode", choices=["produce", "consume", "both"], default="both")
+    p.add_argument("--group")
+    p.add_argument("--group-protocol", choices=["classic", "consumer"], default="classic")
+    p.add_argument("--compression", choices=["none", "gzip", "snappy", "lz4", "zstd"], default="none")
+    p.add_argument("--acks", default="all")
+    p.add_argument("--idempotent", action="store_true")
+    p.add_argument("--transactional", metavar="TRANSACTIONAL_ID")
+    p.add_argument("--txn", choices=["commit", "abort"], default="commit")
+    p.add_argument("--security", choices=["plaintext", "sasl-scram512", "sasl-plain", "ssl"], default="plaintext")
+    p.add_argument("--ca-file")
+    p.add_argument("--username", default="alice")
+    p.add_argument("--password", default="alice-secret")
+    p.add_argument("--serde", choices=["none", "avro"], default="none")
+    p.add_argument("--registry")
+    p.add_argument("--schema-file")
+    p.add_argument("--subject")
+    p.add_argument("--invalid", action="store_true")
+    p.add_argument("--invalid-kind", choices=["payload", "unknown-id", "no-magic"])
+    p.add_argument("--timeout", type=float, default=60)
+    p.add_argument("--key-prefix", default="k")
+    p.add_argument("--isolation", choices=["read_committed", "read_uncommitted"], default="read_committed")
+    p.add_argument("--value-size", type=int, default=100)
+    a = p.parse_args(argv)
+    if a.serde == "avro" and not a.registry:
+        p.error("--serde avro needs --registry")
+    if a.invalid_kind:
+        a.invalid = True
+    elif a.invalid:
+        a.invalid_kind = "payload"
+    return a
+
+
+def plain_value(i, size):
+    """value-i- padded with a repeating alphabet: compressible, deterministic."""
+    s = f"value-{i}-"
+    s += "".join(chr(ord("a") + n % 26) for n in range(len(s), size))
+    return s.encode()
+
+
+def frame(schema_id, body):
+    """Confluent wire format: magic byte 0, schema ID (int32 big-endian), body."""
+    return b"\x00" + struct.pack(">I", schema_id) + body
+
+
+def package_version():
+    # confluent_kafka.version() was a (string, int) tuple before 2.x; now a string.
+    v = confluent_kafka.version()
+    return v[0] if isinstance(v, tuple) else v
+
+
+def record(i):
+    return {"id": i, "name": f"user-{i}", "email": f"user-{i}@example.com" if i % 2 == 0 else None}
+
+
+class Harness:
+    def __init__(self, args):
+        self.a = args
+        self.deadline = time.monotonic() + args.timeout
+        self.produced = 0
+        self.produce_errors = 0
+        self.consumed = 0
+        self.consume_errors = 0
+        self.registry = SchemaRegistryClient({"url": args.registry}) if args.serde == "avro" else None
+
+    def remaining(self):
+        return max(0.0, self.deadline - time.monotonic())
+
+    def common(self):
+        a = self.a
+        c = {"bootstrap.servers": a.bootstrap, "client.id": "schemaproxy-dev-python"}
+        if a.security in ("sasl-scram512", "sasl-plain"):
+            c["security.protocol"] = "SASL_PLAINTEXT"
+            c["sasl.mechanisms"] = "SCRAM-SHA-512" if a.security == "sasl-scram512" else "PLAIN"
+            c["sasl.username"] = a.username
+            c["sasl.password"] = a.password
+        elif a.security == "ssl":
+            c["security.protocol"] = "SSL"
+            if a.ca_file:
+                c["ssl.ca.location"] = a.ca_file
+        return c
+
+    # ---- produce -----------------------------------------------------------
+
+    def values(self):
+        """Yields (value bytes, schema ID or None) for each record index."""
+        a = self.a
+        if a.serde == "none":
+            for i in range(a.count):
+                yield plain_value(i, a.value_size), None
+            return
+        with open(a.schema_file) as f:
+            schema_str = f.read()
+        subject = a.subject or f"{a.topic}-value"
+        if not a.invalid:
+            ser = AvroSerializer(self.registry, schema_str, conf={"auto.register.schemas": True})
+            ctx = SerializationContext(a.topic, MessageField.VALUE)
+            for i in range(a.count):
+                v = ser(record(i), ctx)
+                yield v, struct.unpack(">I", v[1:5])[0]
+            return
+        schema_id = self.registry.register_schema(subject, Schema(schema_str, "AVRO"))
+        parsed = fastavro.parse_schema(json.loads(schema_str))
+        for i in range(a.count):
+            if a.invalid_kind == "payload":
+                # id 1, then a string that claims 5 bytes and has 2: truncated Avro.
+                yield frame(schema_id, b"\x02\x0aab"), schema_id
+            elif a.invalid_kind == "unknown-id":
+                body = io.BytesIO()
+                fastavro.schemaless_writer(body, parsed, record(i))
+                yield frame(UNKNOWN_SCHEMA_ID, body.getvalue()), UNKNOWN_SCHEMA_ID
+            else:
+                yield json.dumps({"id": i}).encode(), None
+
+    def produce(self):
+        a = self.a
+        conf = self.common()
+        conf.update(
+            {
+                "acks": a.acks,
+                "compression.type": a.compression,
+                "enable.idempotence": a.idempotent or bool(a.transactional),
+                "linger.ms": 5,
+                "message.timeout.ms": max(1000, int(self.remaining() * 1000)),
+            }
+        )
+        if a.transactional:
+            conf["transactional.id"] = a.transactional
+        p = Producer(conf)
+        if a.transactional:
+            p.init_transactions(self.remaining())
+            p.begin_transaction()
+
+        def report(key, schema_id):
+            def cb(err, msg):
+                if err is not None:
+                    self.produce_errors += 1
+                    emit("produce_error", topic=a.topic, key=key, code=err.name(), error=err.str())
+                    return
+                self.produced += 1
+                ev = {"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset(), "key": key}
+                if schema_id is not None:
+                    ev["schema_id"] = schema_id
+                emit("produced", **ev)
+
+            return cb
+
+        for i, (value, schema_id) in enumerate(self.values()):
+            key = f"{a.key_prefix}-{i}"
+            while True:
+                try:
+                    p.produce(a.topic, key=key.encode(), value=value, on_delivery=report(key, schema_id))
+                    break
+                except BufferError:
+                    p.poll(0.1)
+            p.poll(0)
+        left = p.flush(self.remaining())
+        if left:
+            raise RuntimeError(f"{left} records still undelivered at the timeout")
+        if a.transactional:
+            if a.txn == "abort" or self.produce_errors:
+                p.abort_transaction(self.remaining())
+                emit("txn", action="abort", transactional_id=a.transactional)
+            else:
+                p.commit_transaction(self.remaining())
+                emit("txn", action="commit", transactional_id=a.transactional)
+
+    # ---- consume -----------------------------------------------------------
+
+    def consume(self):
+        a = self.a
+        conf = self.common()
+        conf.update(
+            {
+                "group.id": a.group or f"python-{a.topic}",
+                "group.protocol": a.group_protocol,
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+                "isolation.level": a.isolation,
+            }
+        )
+        deser = AvroDeserializer(self.registry) if a.serde == "avro" else None
+        c = Consumer(conf)
+        try:
+            c.subscribe([a.topic])
+            while self.consumed + self.consume_errors < a.count:
+                left = self.remaining()
+                if left == 0:
+                    emit("error", error=f"timed out having consumed {self.consumed + self.consume_errors} of {a.count}")
+                    return False
+                # Handle and commit exactly count records; the group's next
+                # member starts after the last one handled here.
+                want = a.count - self.consumed - self.consume_errors
+                commit = {}
+                for m in c.consume(num_messages=min(want, 500), timeout=min(left, 0.5)):
+                    if self.handle(m, deser):
+                        commit[(m.topic(), m.partition())] = m.offset() + 1
+                if commit:
+                    c.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in commit.items()], asynchronous=False)
+        finally:
+            c.close()
+        return True
+
+    def handle(self, m, deser):
+        """Reports one message; True when it was a record (decoded or not)."""
+        a = self.a
+        if m.error() is not None:
+            err = m.error()
+            if err.code() == confluent_kafka.KafkaError._PARTITION_EOF:
+                return False
+            emit("consume_error", topic=a.topic, code=err.name(), error=err.str())
+            if err.fatal():
+                raise KafkaException(err)
+            return False
+        key = m.key().decode() if m.key() is not None else None
+        ev = {"topic": m.topic(), "partition": m.partition(), "offset": m.offset(), "key": key}
+        v = m.value()
+        if deser is None:
+            self.consumed += 1
+            emit("consumed", value=v.decode() if v is not None else None, **ev)
+            return True
+        try:
+            rec = deser(v, SerializationContext(m.topic(), MessageField.VALUE))
+        except Exception as e:  # noqa: BLE001 - every decoding failure is reported the same way
+            self.consume_errors += 1
+            emit("consume_error", code="DESERIALIZATION", error=str(e), **ev)
+            return True
+        self.consumed += 1
+        emit("consumed", schema_id=struct.unpack(">I", v[1:5])[0], record=rec, **ev)
+        return True
+
+    def run(self):
+        emit(
+            "start",
+            client="python",
+            library="confluent-kafka",
+            version=package_version(),
+            librdkafka=confluent_kafka.libversion()[0],
+            topic=self.a.topic,
+        )
+        if self.a.mode in ("produce", "both"):
+            self.produce()
+        if self.a.mode in ("consume", "both"):
+            return 0 if self.consume() else 1
+        return 0
+
+
+def main(argv):
+    h = Harness(parse_args(argv))
+    try:
+        rc = h.run()
+    except Exception as e:  # noqa: BLE001 - reported as an event, then a non-zero exit
+        emit("error", error=f"{type(e).__name__}: {e}")
+        rc = 1
+    emit(
+        "done",
+        produced=h.produced,
+        produce_errors=h.produce_errors,
+        consumed=h.consumed,
+        consume_errors=h.consume_errors,
+    )
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
