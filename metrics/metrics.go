@@ -12,7 +12,8 @@
 //	client_sent_bytes_total             counter  bytes written to clients
 //	local_responses_total{api}          counter  responses the proxy answered itself instead of the broker
 //
-// plus the standard go_* and process_* collectors. The api label takes the
+// plus the enforcement series listed at Enforcement, and the standard go_*
+// and process_* collectors. The api label takes the
 // names kmsg gives API keys; keys kmsg does not know count as "Unknown".
 // Metrics does not serve HTTP; Handler returns a handler for the caller to mount.
 package metrics
@@ -53,6 +54,9 @@ type Metrics struct {
 
 	requests [maxKey + 1]prometheus.Counter // index maxKey: Unknown
 	local    [maxKey + 1]prometheus.Counter
+
+	// Enforce holds the schema-enforcement series.
+	Enforce *Enforcement
 }
 
 // New returns collectors registered on a fresh registry, with the Go and
@@ -98,6 +102,7 @@ func New() *Metrics {
 		m.requests[k] = requests.WithLabelValues(name)
 		m.local[k] = local.WithLabelValues(name)
 	}
+	m.Enforce = newEnforcement(m.Registry)
 	m.requests[maxKey] = requests.WithLabelValues("Unknown")
 	m.local[maxKey] = local.WithLabelValues("Unknown")
 	for _, r := range []string{ReasonFraming, ReasonProtocol, ReasonUpstreamDial, ReasonUpstream, ReasonRewrite, ReasonTLS, ReasonPanic} {

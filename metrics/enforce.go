@@ -1,0 +1,83 @@
+package metrics
+
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// OtherTopic is the topic label value of every topic past the cap.
+const OtherTopic = "_other"
+
+// DefaultTopicCap is how many distinct topic label values are kept.
+const DefaultTopicCap = 100
+
+// Enforcement holds the schema-enforcement series:
+//
+//	records_validated_total{topic,result}  counter    records checked; result is accepted or rejected
+//	rejections_total{topic,reason}         counter    partitions rejected, by reason (a fixed enum)
+//	registry_requests_total{outcome}       counter    registry HTTP calls; outcome is ok, not_found or error
+//	registry_cache_lookups_total{result}   counter    registry cache look-ups; result is hit or miss
+//	validation_duration_seconds            histogram  time to judge one partition's batch
+//
+// The topic label is capped: the first TopicCap topics seen keep their
+// names, later ones count as "_other", so label cardinality stays bounded.
+type Enforcement struct {
+	Validated      *prometheus.CounterVec
+	Rejections     *prometheus.CounterVec
+	RegistryCalls  *prometheus.CounterVec
+	CacheLookups   *prometheus.CounterVec
+	ValidationTime prometheus.Histogram
+	topicCap       int
+	mu             sync.Mutex
+	topics         map[string]struct{}
+}
+
+// newEnforcement creates the enforcement series and registers them on reg.
+func newEnforcement(reg *prometheus.Registry) *Enforcement {
+	e := &Enforcement{topicCap: DefaultTopicCap, topics: make(map[string]struct{})}
+	e.Validated = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "schemaproxy_records_validated_total",
+		Help: "Records checked against the topic policy, by topic and result (accepted or rejected).",
+	}, []string{"topic", "result"})
+	e.Rejections = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "schemaproxy_rejections_total",
+		Help: "Produce partitions rejected, by topic and reason.",
+	}, []string{"topic", "reason"})
+	e.RegistryCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "schemaproxy_registry_requests_total",
+		Help: "Schema registry HTTP requests, by outcome (ok, not_found, error).",
+	}, []string{"outcome"})
+	e.CacheLookups = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "schemaproxy_registry_cache_lookups_total",
+		Help: "Schema registry cache look-ups, by result (hit or miss).",
+	}, []string{"result"})
+	e.ValidationTime = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "schemaproxy_validation_duration_seconds",
+		Help:    "Time to judge one Produce partition's record batch.",
+		Buckets: []float64{.00001, .00005, .0001, .0005, .001, .005, .01, .05, .1, .5, 1, 2.5},
+	})
+	for _, o := range []string{"ok", "not_found", "error"} {
+		e.RegistryCalls.WithLabelValues(o)
+	}
+	for _, r := range []string{"hit", "miss"} {
+		e.CacheLookups.WithLabelValues(r)
+	}
+	reg.MustRegister(e.Validated, e.Rejections, e.RegistryCalls, e.CacheLookups, e.ValidationTime)
+	return e
+}
+
+// Topic returns the label value for topic: itself while fewer than the
+// cap have been seen, else OtherTopic.
+func (e *Enforcement) Topic(topic string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.topics[topic]; ok {
+		return topic
+	}
+	if len(e.topics) >= e.topicCap {
+		return OtherTopic
+	}
+	e.topics[topic] = struct{}{}
+	return topic
+}
