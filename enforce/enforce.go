@@ -1,0 +1,289 @@
+package enforce
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/schemaproxy/schemaproxy/metrics"
+	"github.com/schemaproxy/schemaproxy/protocol"
+)
+
+// PolicySource returns the policy in force; *PolicyStore is one.
+type PolicySource interface {
+	Load() *Policy
+}
+
+// Enforcer judges Produce partitions against the policy in force. It is
+// safe for concurrent use.
+type Enforcer struct {
+	policy  PolicySource
+	reg     Registry
+	dec     *protocol.Decompressor
+	log     *slog.Logger
+	m       *metrics.Enforcement
+	bufs    sync.Pool // *[]byte decompression buffers
+	lastLog atomic.Int64
+	muted   atomic.Int64
+}
+
+// Opt configures an Enforcer.
+type Opt func(*Enforcer)
+
+// WithLogger sets the logger, overriding the default of discarding logs.
+func WithLogger(l *slog.Logger) Opt { return func(e *Enforcer) { e.log = l } }
+
+// WithMetrics sets the enforcement metrics, overriding the default of none.
+func WithMetrics(m *metrics.Enforcement) Opt { return func(e *Enforcer) { e.m = m } }
+
+// WithMaxDecompressed caps the bytes one batch may decompress to,
+// overriding the default of 64 MiB. A batch past the cap is rejected.
+func WithMaxDecompressed(n int) Opt {
+	return func(e *Enforcer) { e.dec = protocol.NewDecompressor(n) }
+}
+
+// DefaultMaxDecompressed is the default cap on one batch's decompressed records.
+const DefaultMaxDecompressed = 64 << 20
+
+// New returns an Enforcer for the policies policy serves, asking reg.
+func New(policy PolicySource, reg Registry, opts ...Opt) *Enforcer {
+	e := &Enforcer{policy: policy, reg: reg, log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(e)
+	}
+	if e.dec == nil {
+		e.dec = protocol.NewDecompressor(DefaultMaxDecompressed)
+	}
+	return e
+}
+
+// RejectScope returns the rejection scope of the policy in force.
+func (e *Enforcer) RejectScope() Scope { return e.policy.Load().RejectScope() }
+
+// Check judges the records of one Produce partition: nil to forward them,
+// a *ValidationError to reject them, or an error wrapping
+// ErrRegistryUnavailable when the registry could not answer and the
+// policy says to retry. The policy's on_failure: log and
+// registry_unavailable: allow|reject are applied here.
+func (e *Enforcer) Check(ctx context.Context, topic string, partition int32, records []byte) error {
+	pol := e.policy.Load()
+	rule := pol.RuleFor(topic)
+	if rule.Key.Mode == ModeOff && rule.Value.Mode == ModeOff {
+		return nil
+	}
+	start := time.Now()
+	n, err := e.check(ctx, rule, topic, records)
+	if e.m != nil {
+		e.m.ValidationTime.Observe(time.Since(start).Seconds())
+	}
+	var ve *ValidationError
+	switch {
+	case err == nil:
+		e.count(topic, n, "accepted")
+		return nil
+	case errors.As(err, &ve):
+	case errors.Is(err, ErrRegistryUnavailable):
+		switch pol.OnUnavailable() {
+		case UnavailableAllow:
+			e.logLimited("registry unavailable; forwarding unchecked (registry_unavailable: allow)", "topic", topic, "partition", partition, "err", err)
+			return nil
+		case UnavailableReject:
+			ve = &ValidationError{Index: -1, Reason: ReasonUnavailable, Detail: "schema registry unavailable: " + err.Error()}
+		default:
+			return err
+		}
+	default:
+		// Anything unclassified must not lose data: the producer retries.
+		return fmt.Errorf("%w: %w", ErrRegistryUnavailable, err)
+	}
+	ve.Topic, ve.Partition = topic, partition
+	if e.m != nil {
+		t := e.m.Topic(topic)
+		e.m.Rejections.WithLabelValues(t, string(ve.Reason)).Inc()
+		e.m.Validated.WithLabelValues(t, "rejected").Inc()
+	}
+	if rule.OnFailure == OnFailureLog {
+		e.logLimited("record fails its schema check; forwarding (on_failure: log)", "topic", topic, "partition", partition, "reason", string(ve.Reason), "err", ve.Error())
+		return nil
+	}
+	return ve
+}
+
+func (e *Enforcer) count(topic string, n int, result string) {
+	if e.m != nil && n > 0 {
+		e.m.Validated.WithLabelValues(e.m.Topic(topic), result).Add(float64(n))
+	}
+}
+
+// logLimited logs at most once a second, saying how many lines it held back.
+func (e *Enforcer) logLimited(msg string, args ...any) {
+	now := time.Now().UnixNano()
+	last := e.lastLog.Load()
+	if now-last < int64(time.Second) || !e.lastLog.CompareAndSwap(last, now) {
+		e.muted.Add(1)
+		return
+	}
+	if m := e.muted.Swap(0); m > 0 {
+		args = append(args, "suppressed", m)
+	}
+	e.log.Warn(msg, args...)
+}
+
+// batchError turns a protocol batch error into a rejection of the batch
+// (Index -1) or of the record it names.
+func batchError(err error, index int) *ValidationError {
+	var be *protocol.BatchError
+	ve := &ValidationError{Index: index, Reason: ReasonBatchCorrupt, Detail: err.Error()}
+	if errors.As(err, &be) {
+		switch be.Reason {
+		case protocol.ReasonInvalid:
+			ve.Reason = ReasonBatchInvalid
+		case protocol.ReasonTooLarge:
+			ve.Reason = ReasonTooLarge
+		}
+		ve.Detail = be.Msg
+	}
+	return ve
+}
+
+// check reads the batch and checks every record, returning how many it
+// checked. It stops at the first failure: one bad record rejects its batch.
+func (e *Enforcer) check(ctx context.Context, rule *Rule, topic string, records []byte) (int, error) {
+	b, err := protocol.ReadBatch(records)
+	if err != nil {
+		return 0, batchError(err, -1)
+	}
+	recs := b.Records
+	if b.Codec() != protocol.CodecNone {
+		bp, _ := e.bufs.Get().(*[]byte)
+		if bp == nil {
+			bp = new([]byte)
+		}
+		defer e.bufs.Put(bp)
+		if recs, err = e.dec.Decompress((*bp)[:0], b.Codec(), b.Records); err != nil {
+			return 0, batchError(err, -1)
+		}
+		if cap(recs) <= 4<<20 { // keep modest buffers for reuse
+			*bp = recs[:0]
+		}
+	}
+	c := partChecker{e: e, topic: topic}
+	it := protocol.NewRecords(recs, b.NumRecords)
+	var r protocol.Record
+	n := 0
+	for it.Next(&r) {
+		if err := c.check(ctx, &rule.Value, false, &r); err != nil {
+			return n, err
+		}
+		if err := c.check(ctx, &rule.Key, true, &r); err != nil {
+			return n, err
+		}
+		n++
+	}
+	if err := it.Err(); err != nil {
+		var be *protocol.BatchError
+		idx := -1
+		if errors.As(err, &be) && be.Index > 0 {
+			idx = be.Index
+		}
+		return n, batchError(err, idx)
+	}
+	return n, nil
+}
+
+// partChecker checks record parts of one batch, remembering the last
+// verdict per part so a batch whose records share a schema asks the
+// registry cache once.
+type partChecker struct {
+	e     *Enforcer
+	topic string
+	memo  [2]memo // [0] value, [1] key
+	idx   [MaxMessageIndexes]int
+}
+
+type memo struct {
+	valid   bool
+	id      int
+	guid    string
+	indexes []int
+}
+
+func (m *memo) matches(ref *Ref, indexes []int) bool {
+	return m.valid && m.id == ref.ID && m.guid == ref.GUID && slices.Equal(m.indexes, indexes)
+}
+
+func (c *partChecker) check(ctx context.Context, pr *PartRule, isKey bool, r *protocol.Record) error {
+	if pr.Mode == ModeOff {
+		return nil
+	}
+	part, mi := "value", 0
+	if isKey {
+		part, mi = "key", 1
+	}
+	reject := func(reason Reason, id int, subject, format string, args ...any) error {
+		return &ValidationError{Index: r.Index, Part: part, SchemaID: id, Subject: subject, Reason: reason, Detail: part + " " + fmt.Sprintf(format, args...)}
+	}
+	ref, err := ParseConfluentRecord(r, isKey)
+	if err != nil {
+		var re *RefError
+		if !errors.As(err, &re) {
+			return reject(ReasonNoSchemaID, 0, "", "%v", err)
+		}
+		if re.Reason == ReasonNullNotAllowed {
+			if pr.AllowNull {
+				return nil
+			}
+			return reject(ReasonNullNotAllowed, 0, "", "is null and the topic's rule does not allow null")
+		}
+		return reject(re.Reason, 0, "", "%s", re.Msg)
+	}
+	var schema *Schema
+	if ref.GUID != "" {
+		schema, err = c.e.reg.SchemaByGUID(ctx, ref.GUID)
+	} else {
+		schema, err = c.e.reg.SchemaByID(ctx, ref.ID)
+	}
+	switch {
+	case errors.Is(err, ErrUnknownSchema):
+		if ref.GUID != "" {
+			return reject(ReasonUnknownID, 0, "", "schema guid %s is not registered", ref.GUID)
+		}
+		return reject(ReasonUnknownID, ref.ID, "", "schema id %d is not registered", ref.ID)
+	case err != nil:
+		return err
+	}
+	indexes, _, err := ref.Message(schema.Type, c.idx[:0])
+	if err != nil {
+		var re *RefError
+		if errors.As(err, &re) {
+			return reject(re.Reason, schema.ID, "", "schema id %d: %s", schema.ID, re.Msg)
+		}
+		return reject(ReasonBadIndexes, schema.ID, "", "schema id %d: %v", schema.ID, err)
+	}
+	m := &c.memo[mi]
+	if m.matches(&ref, indexes) {
+		return nil
+	}
+	subject, err := Subject(pr.Strategy, c.topic, isKey, schema, indexes)
+	switch {
+	case errors.Is(err, ErrRegistryUnavailable):
+		return err
+	case err != nil:
+		return reject(ReasonNoRecordName, schema.ID, "", "schema id %d: %v (strategy %s needs a record name)", schema.ID, err, pr.Strategy)
+	}
+	ok, err := c.e.reg.InSubject(ctx, schema.ID, subject)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return reject(ReasonWrongSubject, schema.ID, subject, "schema id %d is not registered under subject %s", schema.ID, subject)
+	}
+	m.valid, m.id, m.guid = true, ref.ID, ref.GUID
+	m.indexes = append(m.indexes[:0], indexes...)
+	return nil
+}
