@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -146,15 +148,7 @@ func (h *goHarness) emitDone() {
 }
 
 func (h *goHarness) run(ctx context.Context) error {
-	version := "unknown"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, d := range bi.Deps {
-			if d.Path == "github.com/twmb/franz-go" {
-				version = d.Version
-			}
-		}
-	}
-	h.emit(Event{Event: EvStart, Client: string(Go), Library: "franz-go", Version: version, Topic: h.f.topic})
+	h.emit(Event{Event: EvStart, Client: string(Go), Library: "franz-go", Version: franzVersion(), Topic: h.f.topic})
 	if h.f.serde == "avro" {
 		cl, err := sr.NewClient(sr.URLs(h.f.registry))
 		if err != nil {
@@ -184,7 +178,33 @@ func (h *goHarness) commonOpts() ([]kgo.Opt, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(opts, kgo.SeedBrokers(h.f.bootstrap), kgo.ClientID("schemaproxy-dev-go")), nil
+	// A metadata refresh may follow the last one after 250 ms instead of 5 s:
+	// a topic auto-created by the first produce is then found without delay.
+	return append(opts, kgo.SeedBrokers(h.f.bootstrap), kgo.ClientID("schemaproxy-dev-go"),
+		kgo.MetadataMinAge(250*time.Millisecond)), nil
+}
+
+// franzVersion is the franz-go version built in: from the build info, or,
+// in test binaries, which carry none, from the repository's go.mod.
+func franzVersion() string {
+	const mod = "github.com/twmb/franz-go"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == mod {
+				return d.Version
+			}
+		}
+	}
+	if dev, err := devDir(); err == nil {
+		if b, err := os.ReadFile(filepath.Join(dev, "..", "..", "go.mod")); err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				if f := strings.Fields(line); len(f) >= 2 && f[0] == mod {
+					return f[1]
+				}
+			}
+		}
+	}
+	return "unknown"
 }
 
 // ---- produce ---------------------------------------------------------------

@@ -306,6 +306,8 @@ class Harness {
     const o = this.o
     const consumer = this.kafka.consumer({
       groupId: o.group || `node-${o.topic}`,
+      // Stop and disconnect wait for the fetch in flight; keep its long poll short.
+      maxWaitTimeInMs: 500,
       readUncommitted: o.isolation === 'read_uncommitted',
       retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
     })

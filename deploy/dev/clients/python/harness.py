@@ -160,7 +160,10 @@ class Harness:
             }
         )
         if a.transactional:
+            # librdkafka requires message.timeout.ms <= transaction.timeout.ms.
             conf["transactional.id"] = a.transactional
+            conf["transaction.timeout.ms"] = 60000
+            conf["message.timeout.ms"] = min(conf["message.timeout.ms"], 60000)
         p = Producer(conf)
         if a.transactional:
             p.init_transactions(self.remaining())
