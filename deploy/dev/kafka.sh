@@ -50,8 +50,8 @@ fetch_locked() {
 	log "fetching Apache Kafka $version jars into $libs"
 	rm -rf "$kafka_home"
 	mkdir -p "$kafka_home"
-	mvn -q -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies \
-		-DincludeScope=runtime -DoutputDirectory="$libs.tmp" >&2
+	quietly mvn -q -B -f "$pom" dependency:copy-dependencies \
+		-DincludeScope=runtime -DoutputDirectory="$libs.tmp"
 	mv "$libs.tmp" "$libs"
 	stamp_set "$kafka_home" "$hash"
 }

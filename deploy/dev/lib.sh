@@ -31,6 +31,17 @@ hash_files() {
 	done | sha256sum | cut -c1-16
 }
 
+# quietly CMD... runs CMD with its output held back, and shows it on stderr
+# only if CMD fails (Maven prints colour codes even when quiet).
+quietly() {
+	local out rc=0
+	out=$(mktemp)
+	"$@" >"$out" 2>&1 || rc=$?
+	[ $rc -eq 0 ] || cat "$out" >&2
+	rm -f "$out"
+	return $rc
+}
+
 # stamp_ok DIR HASH succeeds when DIR was completed for HASH.
 stamp_ok() {
 	[ -f "$1/.stamp" ] && [ "$(cat "$1/.stamp")" = "$2" ]

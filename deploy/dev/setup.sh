@@ -45,8 +45,8 @@ setup_java_locked() {
 	log "building the Java harness into $dir"
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	mvn -q -B -Dstyle.color=never -f "$java_src/pom.xml" dependency:copy-dependencies \
-		-DincludeScope=runtime -DoutputDirectory="$dir/lib" >&2
+	quietly mvn -q -B -f "$java_src/pom.xml" dependency:copy-dependencies \
+		-DincludeScope=runtime -DoutputDirectory="$dir/lib"
 	javac --release 17 -nowarn -d "$dir/classes" -cp "$dir/lib/*" \
 		"$java_src"/src/main/java/io/schemaproxy/dev/*.java >&2
 	stamp_set "$dir" "$hash"
@@ -62,8 +62,8 @@ setup_python_locked() {
 	log "installing the Python harness's packages into $dir"
 	rm -rf "$dir"
 	python3 -m venv "$dir"
-	"$dir/bin/pip" install -q --disable-pip-version-check --no-input \
-		-r "$python_src/requirements.txt" >&2
+	quietly "$dir/bin/pip" install -q --disable-pip-version-check --no-input \
+		-r "$python_src/requirements.txt"
 	stamp_set "$dir" "$hash"
 }
 
@@ -76,7 +76,7 @@ setup_node_locked() {
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	cp "$node_src/package.json" "$node_src/package-lock.json" "$dir/"
-	(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
+	(cd "$dir" && quietly npm ci --no-audit --no-fund --loglevel=error)
 	stamp_set "$dir" "$hash"
 }
 
