@@ -24,14 +24,35 @@ type Decompressor struct {
 	zstd sync.Pool // *zstd.Decoder
 }
 
-// NewDecompressor returns a Decompressor whose output is capped at max bytes.
-func NewDecompressor(max int) *Decompressor {
-	d := &Decompressor{max: max}
+// zstdMaxWindow is the largest window a zstd frame may declare: the
+// default limit of the libzstd the Java broker and clients decode with
+// (ZSTD_WINDOWLOG_LIMIT_DEFAULT, 2^27). A window bounds how far back
+// matches reach, not the output: DecodeAll decodes into its output, so
+// the window costs no memory of its own.
+const zstdMaxWindow = 1 << 27
+
+// zstdSlack is room past what a zstd attempt may keep: one block of
+// output (128 KiB, the format's maximum) and the decoder's 16-byte
+// overrun. A block that starts inside the room then always fits, so an
+// error that leaves the output inside the room is never lack of room.
+const zstdSlack = 128<<10 + 16
+
+// NewDecompressor returns a Decompressor whose output is capped at limit bytes.
+func NewDecompressor(limit int) *Decompressor {
+	d := &Decompressor{max: limit}
 	d.zstd.New = func() any {
+		// klauspost's decoder caps the window at its memory option, so
+		// that option cannot be the output cap: the Java client streams
+		// zstd with its level's window (2 MiB at the default level 3,
+		// whatever the batch size), and a 1 MiB cap would refuse every
+		// Java zstd batch. The output is bounded by the capacity given
+		// to DecodeAll instead (WithDecodeAllCapLimit); see unzstd.
 		dec, _ := zstd.NewReader(nil,
 			zstd.WithDecoderConcurrency(1),
 			zstd.WithDecoderLowmem(true),
-			zstd.WithDecoderMaxMemory(uint64(max)))
+			zstd.WithDecoderMaxWindow(zstdMaxWindow),
+			zstd.WithDecoderMaxMemory(min(uint64(max(limit, 0))+zstdMaxWindow+zstdSlack, 1<<63)),
+			zstd.WithDecodeAllCapLimit(true))
 		return dec
 	}
 	d.lz.New = func() any { return lz4.NewReader(nil) }
@@ -137,14 +158,48 @@ func (d *Decompressor) unlz4(dst, src []byte) ([]byte, error) {
 	return d.readLimited(dst, zr, CodecLZ4)
 }
 
+// unzstd decodes src into dst, DecodeAll never writing past the
+// capacity it is given: room plus zstdSlack. With a content size in the
+// first frame header, room is that size (checked against the cap first)
+// and one attempt does. Without one, as the Java client writes, room
+// starts from a guess and each retry has four times as much, up to the
+// cap; an attempt that runs out of room has output past room, while any
+// other error leaves it inside (see zstdSlack), which is how the two are
+// told apart. A frame that outgrows the cap so costs the geometric sum of
+// the attempts, under 4/3 of the cap, plus the decoder growing the last
+// attempt's output once by a block before it stops.
 func (d *Decompressor) unzstd(dst, src []byte) ([]byte, error) {
+	if len(src) == 0 {
+		return nil, errors.New("no zstd frame")
+	}
+	room := 8 * len(src) // a generous ratio for records
+	var h zstd.Header
+	if h.Decode(src) == nil && h.HasFCS {
+		if h.FrameContentSize > uint64(d.max) {
+			return nil, d.tooLarge(CodecZstd)
+		}
+		room = int(h.FrameContentSize)
+	}
+	room = min(max(room, 4<<10, cap(dst)-zstdSlack), d.max)
 	zr := d.zstd.Get().(*zstd.Decoder)
 	defer d.zstd.Put(zr)
-	out, err := zr.DecodeAll(src, dst)
-	if errors.Is(err, zstd.ErrDecoderSizeExceeded) || len(out) > d.max {
-		return nil, d.tooLarge(CodecZstd)
+	for {
+		if cap(dst) < room+zstdSlack {
+			dst = make([]byte, 0, room+zstdSlack)
+		}
+		out, err := zr.DecodeAll(src, dst[:0:room+zstdSlack])
+		switch {
+		case len(out) > d.max:
+			return nil, d.tooLarge(CodecZstd)
+		case err == nil:
+			return out, nil
+		case len(out) <= room && !errors.Is(err, zstd.ErrDecoderSizeExceeded):
+			return nil, err // not for lack of room
+		case room >= d.max:
+			return nil, d.tooLarge(CodecZstd)
+		}
+		room = min(4*room, d.max)
 	}
-	return out, err
 }
 
 // unsnappy decodes a raw snappy block, or the xerial framing the Java
