@@ -204,50 +204,86 @@ func (d *Decompressor) unzstd(dst, src []byte) ([]byte, error) {
 
 // unsnappy decodes a raw snappy block, or the xerial framing the Java
 // client writes: an 8-byte magic, two int32 versions, then blocks each
-// prefixed with an int32 length.
+// prefixed with an int32 length. The block headers are walked first,
+// summing the decoded lengths they declare against the cap, so that dst
+// grows once: growing it per block would copy the output so far for
+// every block, quadratic in a stream of many small blocks.
 func (d *Decompressor) unsnappy(dst, src []byte) ([]byte, error) {
 	if !bytes.HasPrefix(src, xerialMagic) {
-		return d.snappyBlock(dst, src)
+		n, err := s2.DecodedLen(src)
+		if err != nil {
+			return nil, err
+		}
+		if n > d.max {
+			return nil, d.tooLarge(CodecSnappy)
+		}
+		return snappyBlock(growTo(dst, n), src)
 	}
 	if len(src) < 16 {
 		return nil, fmt.Errorf("xerial header of %d bytes", len(src))
 	}
 	src = src[16:]
-	for len(src) > 0 {
-		if len(src) < 4 {
-			return nil, fmt.Errorf("xerial block length cut short")
-		}
-		n := binary.BigEndian.Uint32(src)
-		src = src[4:]
-		if uint64(n) > uint64(len(src)) {
-			return nil, fmt.Errorf("xerial block of %d bytes with %d left", n, len(src))
-		}
-		var err error
-		if dst, err = d.snappyBlock(dst, src[:n]); err != nil {
+	total := 0
+	for rest := src; len(rest) > 0; {
+		block, after, err := xerialBlock(rest)
+		if err != nil {
 			return nil, err
 		}
-		src = src[n:]
+		n, err := s2.DecodedLen(block)
+		if err != nil {
+			return nil, err
+		}
+		if total += n; total > d.max {
+			return nil, d.tooLarge(CodecSnappy)
+		}
+		rest = after
+	}
+	dst = growTo(dst, total)
+	for len(src) > 0 {
+		block, after, _ := xerialBlock(src) // checked above
+		var err error
+		if dst, err = snappyBlock(dst, block); err != nil {
+			return nil, err
+		}
+		src = after
 	}
 	return dst, nil
 }
 
-// snappyBlock appends the decoded block to dst after checking its
-// declared length against the cap.
-func (d *Decompressor) snappyBlock(dst, block []byte) ([]byte, error) {
+// xerialBlock splits the first length-prefixed block from rest.
+func xerialBlock(rest []byte) (block, after []byte, err error) {
+	if len(rest) < 4 {
+		return nil, nil, fmt.Errorf("xerial block length cut short")
+	}
+	n := binary.BigEndian.Uint32(rest)
+	rest = rest[4:]
+	if uint64(n) > uint64(len(rest)) {
+		return nil, nil, fmt.Errorf("xerial block of %d bytes with %d left", n, len(rest))
+	}
+	return rest[:n], rest[n:], nil
+}
+
+// growTo returns dst with capacity for n more bytes.
+func growTo(dst []byte, n int) []byte {
+	if cap(dst)-len(dst) >= n {
+		return dst
+	}
+	grown := make([]byte, len(dst), len(dst)+n)
+	copy(grown, dst)
+	return grown
+}
+
+// snappyBlock appends the decoded block to dst, whose capacity the caller
+// has checked against the block's decoded length.
+func snappyBlock(dst, block []byte) ([]byte, error) {
 	n, err := s2.DecodedLen(block)
 	if err != nil {
 		return nil, err
 	}
-	if len(dst)+n > d.max {
-		return nil, d.tooLarge(CodecSnappy)
+	if n > cap(dst)-len(dst) {
+		return nil, fmt.Errorf("snappy block of %d bytes with room for %d", n, cap(dst)-len(dst))
 	}
-	need := len(dst) + n
-	if cap(dst) < need {
-		grown := make([]byte, len(dst), need)
-		copy(grown, dst)
-		dst = grown
-	}
-	out, err := s2.Decode(dst[len(dst):need], block)
+	out, err := s2.Decode(dst[len(dst):len(dst)+n], block)
 	if err != nil {
 		return nil, err
 	}
