@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -92,6 +93,28 @@ func StartKafka(ctx context.Context, dir string, mode Mode) (*Kafka, error) {
 		return nil, fmt.Errorf("%s broker at %s started but does not answer: %w (stop: %v)", mode, k.Bootstrap, err, stopErr)
 	}
 	return k, nil
+}
+
+// StartKafkaT starts a broker in mode for one test, in a directory of
+// t.TempDir, and stops it when the test ends. It fails the test if the
+// broker does not start. Prefer one broker per package (TestMain) where
+// tests can share it: a start costs seconds.
+func StartKafkaT(t testing.TB, mode Mode) *Kafka {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	k, err := StartKafka(ctx, t.TempDir(), mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := k.Stop(ctx); err != nil {
+			t.Errorf("stopping the %s broker: %v", mode, err)
+		}
+	})
+	return k
 }
 
 // ping asks for metadata over the broker's own security, proving that the
