@@ -12,6 +12,9 @@
 #       (host:port) and DIR/server.log; ssl mode also DIR/ca.pem. Ports default
 #       to free ones; the timeout to 90 s. With --owner, the broker is stopped
 #       once process PID is gone (a test binary that crashed or timed out).
+#   kafka.sh start --dir DIR --reuse [--timeout SECONDS] [--owner PID]
+#       Start a stopped broker again from DIR as it was: same config, ports,
+#       certificates, data and users.
 #   kafka.sh stop --dir DIR
 #       SIGTERM the broker started in DIR, SIGKILL after 30 s.
 #   kafka.sh tool NAME [ARGS...]
@@ -193,12 +196,13 @@ alive() {
 }
 
 start() {
-	local dir="" mode="" port="" cport="" timeout_s=90 owner=""
+	local dir="" mode="" port="" cport="" timeout_s=90 owner="" reuse=""
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--dir) dir=$2; shift 2 ;;
 		--mode) mode=$2; shift 2 ;;
 		--owner) owner=$2; shift 2 ;;
+		--reuse) reuse=1; shift ;;
 		--port) port=$2; shift 2 ;;
 		--controller-port) cport=$2; shift 2 ;;
 		--timeout) timeout_s=$2; shift 2 ;;
@@ -206,7 +210,7 @@ start() {
 		esac
 	done
 	[ -n "$dir" ] || die "start: --dir is required"
-	[ -n "$mode" ] || die "start: --mode is required (plaintext, sasl or ssl)"
+	[ -n "$mode$reuse" ] || die "start: --mode is required (plaintext, sasl or ssl)"
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd)
 	if [ -f "$dir/pid" ] && alive "$(cat "$dir/pid")" "$dir"; then
@@ -214,27 +218,39 @@ start() {
 	fi
 	rm -f "$dir/pid" "$dir/bootstrap"
 	fetch
-
-	local ports
-	read -r -a ports <<<"$(free_ports 2)"
-	port=${port:-${ports[0]}}
-	cport=${cport:-${ports[1]}}
-	[ "$port" != "$cport" ] || die "--port and --controller-port are both $port"
-
-	[ "$mode" != ssl ] || make_tls "$dir"
-	write_config "$dir" "$mode" "$port" "$cport"
-
 	local cp="$libs/*"
-	local scram=()
-	if [ "$mode" = sasl ]; then
-		scram=(--add-scram 'SCRAM-SHA-512=[name=alice,password=alice-secret]'
-			--add-scram 'SCRAM-SHA-512=[name=admin,password=admin-secret]')
+
+	if [ -n "$reuse" ]; then
+		if [ ! -f "$dir/server.properties" ] || [ ! -d "$dir/data" ]; then
+			die "start --reuse: no server.properties and data/ in $dir"
+		fi
+		mode=$(sed -n 's/^# Written by deploy\/dev\/kafka.sh start --mode //p' "$dir/server.properties")
+		port=$(sed -n 's/^advertised.listeners=[A-Z_]*:\/\/127.0.0.1:\([0-9]*\)$/\1/p' "$dir/server.properties")
+		if [ -z "$mode" ] || [ -z "$port" ]; then
+			die "start --reuse: $dir/server.properties was not written by kafka.sh"
+		fi
+		[ ! -f "$dir/server.log" ] || mv "$dir/server.log" "$dir/server.log.previous"
+	else
+		local ports
+		read -r -a ports <<<"$(free_ports 2)"
+		port=${port:-${ports[0]}}
+		cport=${cport:-${ports[1]}}
+		[ "$port" != "$cport" ] || die "--port and --controller-port are both $port"
+
+		[ "$mode" != ssl ] || make_tls "$dir"
+		write_config "$dir" "$mode" "$port" "$cport"
+
+		local scram=()
+		if [ "$mode" = sasl ]; then
+			scram=(--add-scram 'SCRAM-SHA-512=[name=alice,password=alice-secret]'
+				--add-scram 'SCRAM-SHA-512=[name=admin,password=admin-secret]')
+		fi
+		rm -rf "$dir/data"
+		java -Xmx256m -Dlog4j2.configurationFile="$dev_dir/kafka/tools-log4j2.properties" -cp "$cp" \
+			kafka.tools.StorageTool format --cluster-id "$(cluster_id)" \
+			--config "$dir/server.properties" "${scram[@]}" >"$dir/format.log" 2>&1 ||
+			die "formatting storage failed: $(tail -5 "$dir/format.log")"
 	fi
-	rm -rf "$dir/data"
-	java -Xmx256m -Dlog4j2.configurationFile="$dev_dir/kafka/tools-log4j2.properties" -cp "$cp" \
-		kafka.tools.StorageTool format --cluster-id "$(cluster_id)" \
-		--config "$dir/server.properties" "${scram[@]}" >"$dir/format.log" 2>&1 ||
-		die "formatting storage failed: $(tail -5 "$dir/format.log")"
 
 	# setsid: the broker outlives this script and ignores its terminal's
 	# signals. The inner shell records its own PID and then becomes java.

@@ -143,6 +143,24 @@ func (k *Kafka) Stop(ctx context.Context) error {
 	return runScript(ctx, filepath.Join(dev, "kafka.sh"), "stop", "--dir", k.Dir)
 }
 
+// Restart stops the broker and starts it again from its directory: same
+// address, credentials, certificates and data. For tests of what clients and
+// the proxy do while a broker goes away and comes back.
+func (k *Kafka) Restart(ctx context.Context) error {
+	if err := k.Stop(ctx); err != nil {
+		return err
+	}
+	dev, err := devDir()
+	if err != nil {
+		return err
+	}
+	if err := runScript(ctx, filepath.Join(dev, "kafka.sh"), "start", "--dir", k.Dir, "--reuse",
+		"--owner", strconv.Itoa(os.Getpid())); err != nil {
+		return fmt.Errorf("restarting %s broker: %w", k.Mode, err)
+	}
+	return k.ping(ctx)
+}
+
 // DefaultSecurity is the client security the broker's listener expects:
 // SCRAM-SHA-512 for [SASL] (PLAIN works too).
 func (k *Kafka) DefaultSecurity() Security {
