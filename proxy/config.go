@@ -40,12 +40,21 @@ type Config struct {
 	ClientTLS *tls.Config
 	// UpstreamTLS, when not nil, makes every upstream connection use TLS.
 	UpstreamTLS *tls.Config
+	// Checker, when not nil, judges every Produce partition before it is
+	// forwarded. Default: none, every record is forwarded.
+	Checker Checker
+	// CheckTimeout bounds how long one Produce request may wait for its
+	// checks (registry look-ups). Default 5s: well below clients' request
+	// timeouts (kgo 10s, Java 30s), so a slow registry gives a retriable
+	// error instead of a client-side timeout.
+	CheckTimeout time.Duration
 }
 
 const (
 	defaultMaxResponseBytes = 256 << 20
 	defaultMaxInFlight      = 64
 	defaultDialTimeout      = 10 * time.Second
+	defaultCheckTimeout     = 5 * time.Second
 )
 
 // withDefaults returns c with every unset optional field defaulted.
@@ -61,6 +70,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DialTimeout == 0 {
 		c.DialTimeout = defaultDialTimeout
+	}
+	if c.CheckTimeout == 0 {
+		c.CheckTimeout = defaultCheckTimeout
 	}
 	host, port, err := net.SplitHostPort(c.Listen)
 	if err == nil {

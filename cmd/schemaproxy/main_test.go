@@ -29,6 +29,11 @@ func TestServeRejectsBadFlags(t *testing.T) {
 		{"unknown flag", []string{"--upstreams", "k:9092"}, "unknown flag"},
 		{"stray argument", []string{"serve", "--upstream", "k:9092", "extra"}, "unexpected argument"},
 		{"unknown command", []string{"serv"}, "unknown command"},
+		{"policy without registry", []string{"--upstream", "k:9092", "--policy", "p.yaml"}, "need --registry"},
+		{"registry not a url", []string{"--upstream", "k:9092", "--registry", "localhost:8081"}, "is not an http:// or https:// URL"},
+		{"registry cert without key", []string{"--upstream", "k:9092", "--registry", "http://r:8081", "--registry-tls-cert", "c.pem"}, "--registry-tls-cert and --registry-tls-key go together"},
+		{"password file without user", []string{"--upstream", "k:9092", "--registry", "http://r:8081", "--registry-password-file", "p"}, "needs --registry-user"},
+		{"missing policy file", []string{"--upstream", "k:9092", "--registry", "http://r:8081", "--policy", "/nonexistent/policy.yaml", "--metrics-listen", ""}, "--policy"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

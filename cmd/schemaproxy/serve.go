@@ -44,6 +44,8 @@ type serveConfig struct {
 	UpstreamCert       string
 	UpstreamKey        string
 	UpstreamServerName string
+
+	Enforce enforceConfig
 }
 
 func (c *serveConfig) flags(fs *pflag.FlagSet) {
@@ -67,6 +69,7 @@ func (c *serveConfig) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.UpstreamCert, "upstream-tls-cert", "", "PEM client certificate presented to brokers (mTLS)")
 	fs.StringVar(&c.UpstreamKey, "upstream-tls-key", "", "PEM private key for --upstream-tls-cert")
 	fs.StringVar(&c.UpstreamServerName, "upstream-tls-server-name", "", "server name verified in broker certificates (default: the host dialed)")
+	c.Enforce.flags(fs)
 }
 
 // proxyConfig validates c and turns it into the proxy's Config.
@@ -131,6 +134,9 @@ func (c *serveConfig) proxyConfig() (proxy.Config, error) {
 			return pc, fmt.Errorf("--metrics-listen %q is not HOST:PORT", c.MetricsListen)
 		}
 	}
+	if err := c.Enforce.validate(); err != nil {
+		return pc, err
+	}
 	if err := pc.Validate(); err != nil {
 		return pc, err
 	}
@@ -187,6 +193,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usageError{err}
 	}
 	m := metrics.New()
+	en, err := c.Enforce.newEnforcement(log, m)
+	if err != nil {
+		return err
+	}
+	if en != nil {
+		pc.Checker = en.enforcer
+	}
 	p, err := proxy.New(pc, log, m)
 	if err != nil {
 		return usageError{err}
@@ -194,6 +207,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if en != nil {
+		go en.run(ctx, c.Enforce.Policy)
+	}
 
 	var admin *http.Server
 	if c.MetricsListen != "" {

@@ -1,0 +1,19 @@
+package proxy
+
+import (
+	"context"
+
+	"github.com/schemaproxy/schemaproxy/enforce"
+)
+
+// Checker judges the records of Produce partitions before they are
+// forwarded; *enforce.Enforcer is the implementation.
+type Checker interface {
+	// Check returns nil to forward the partition, a *enforce.ValidationError
+	// to answer INVALID_RECORD, or any other error (registry unavailable)
+	// to answer a retriable error so the producer retries.
+	Check(ctx context.Context, topic string, partition int32, records []byte) error
+	// RejectScope says whether a rejection fails its partition only or
+	// the whole request.
+	RejectScope() enforce.Scope
+}
