@@ -7,7 +7,8 @@
 //	connections_active{listener}        gauge    open client connections; listener is "bootstrap" or "broker-<node id>"
 //	connections_total{listener}         counter  client connections accepted
 //	connection_errors_total{reason}     counter  client connections closed on an error; reason is one of
-//	                                             framing, protocol, upstream_dial, upstream, rewrite, tls, panic
+//	                                             framing, protocol, upstream_dial, upstream, rewrite, tls, panic,
+//	                                             acks0_rejected
 //	client_received_bytes_total         counter  bytes read from clients (frames, size prefix included)
 //	client_sent_bytes_total             counter  bytes written to clients
 //	local_responses_total{api}          counter  responses the proxy answered itself instead of the broker
@@ -36,6 +37,9 @@ const (
 	ReasonRewrite      = "rewrite"
 	ReasonTLS          = "tls"
 	ReasonPanic        = "panic"
+	// ReasonAcks0Rejected: an acks=0 Produce had a partition rejected; the
+	// connection is closed because nothing else can tell the client.
+	ReasonAcks0Rejected = "acks0_rejected"
 )
 
 // maxKey bounds the per-key counter cache; larger keys share "Unknown".
@@ -105,7 +109,7 @@ func New() *Metrics {
 	m.Enforce = newEnforcement(m.Registry)
 	m.requests[maxKey] = requests.WithLabelValues("Unknown")
 	m.local[maxKey] = local.WithLabelValues("Unknown")
-	for _, r := range []string{ReasonFraming, ReasonProtocol, ReasonUpstreamDial, ReasonUpstream, ReasonRewrite, ReasonTLS, ReasonPanic} {
+	for _, r := range []string{ReasonFraming, ReasonProtocol, ReasonUpstreamDial, ReasonUpstream, ReasonRewrite, ReasonTLS, ReasonPanic, ReasonAcks0Rejected} {
 		m.ConnectionErrors.WithLabelValues(r)
 	}
 	return m
