@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
@@ -31,11 +32,15 @@ type Decompressor struct {
 // the window costs no memory of its own.
 const zstdMaxWindow = 1 << 27
 
-// zstdSlack is room past what a zstd attempt may keep: one block of
-// output (128 KiB, the format's maximum) and the decoder's 16-byte
-// overrun. A block that starts inside the room then always fits, so an
-// error that leaves the output inside the room is never lack of room.
-const zstdSlack = 128<<10 + 16
+// zstdSlack is room past the cap for a zstd frame that may outgrow it:
+// one block of output (128 KiB, the format's maximum) plus zstdOverrun.
+// A block that starts within the cap then always fits, so an error that
+// leaves the output within the cap is never lack of room.
+const zstdSlack = 128<<10 + zstdOverrun
+
+// zstdOverrun is how far past its output the decoder's fast copies write
+// (compressedBlockOverAlloc); with less room it takes slower, exact ones.
+const zstdOverrun = 16
 
 // NewDecompressor returns a Decompressor whose output is capped at limit bytes.
 func NewDecompressor(limit int) *Decompressor {
@@ -159,47 +164,116 @@ func (d *Decompressor) unlz4(dst, src []byte) ([]byte, error) {
 }
 
 // unzstd decodes src into dst, DecodeAll never writing past the
-// capacity it is given: room plus zstdSlack. With a content size in the
-// first frame header, room is that size (checked against the cap first)
-// and one attempt does. Without one, as the Java client writes, room
-// starts from a guess and each retry has four times as much, up to the
-// cap; an attempt that runs out of room has output past room, while any
-// other error leaves it inside (see zstdSlack), which is how the two are
-// told apart. A frame that outgrows the cap so costs the geometric sum of
-// the attempts, under 4/3 of the cap, plus the decoder growing the last
-// attempt's output once by a block before it stops.
+// capacity it is given. The frame and block headers are walked first
+// (zstdBounds): raw and RLE blocks state their decoded size and a
+// compressed block decodes to at most 128 KiB, so a run of RLE blocks or
+// a declared content size past the cap is refused before anything is
+// decoded, and otherwise dst is sized once: to the upper bound when that
+// is within the cap, else to the cap plus zstdSlack. With that slack,
+// running out of room leaves the output past the cap, while any other
+// error leaves it within, so the two are told apart.
 func (d *Decompressor) unzstd(dst, src []byte) ([]byte, error) {
-	if len(src) == 0 {
-		return nil, errors.New("no zstd frame")
+	lo, hi, err := zstdBounds(src)
+	switch {
+	case err != nil:
+		return nil, err
+	case lo > uint64(d.max):
+		return nil, d.tooLarge(CodecZstd)
 	}
-	room := 8 * len(src) // a generous ratio for records
-	var h zstd.Header
-	if h.Decode(src) == nil && h.HasFCS {
-		if h.FrameContentSize > uint64(d.max) {
-			return nil, d.tooLarge(CodecZstd)
-		}
-		room = int(h.FrameContentSize)
+	room := d.max + zstdSlack
+	if hi <= uint64(d.max) {
+		room = int(hi) + zstdOverrun
 	}
-	room = min(max(room, 4<<10, cap(dst)-zstdSlack), d.max)
+	if cap(dst) < room {
+		dst = make([]byte, 0, room)
+	}
 	zr := d.zstd.Get().(*zstd.Decoder)
 	defer d.zstd.Put(zr)
-	for {
-		if cap(dst) < room+zstdSlack {
-			dst = make([]byte, 0, room+zstdSlack)
-		}
-		out, err := zr.DecodeAll(src, dst[:0:room+zstdSlack])
-		switch {
-		case len(out) > d.max:
-			return nil, d.tooLarge(CodecZstd)
-		case err == nil:
-			return out, nil
-		case len(out) <= room && !errors.Is(err, zstd.ErrDecoderSizeExceeded):
-			return nil, err // not for lack of room
-		case room >= d.max:
-			return nil, d.tooLarge(CodecZstd)
-		}
-		room = min(4*room, d.max)
+	out, err := zr.DecodeAll(src, dst[:0:room])
+	if hi > uint64(d.max) && (len(out) > d.max || errors.Is(err, zstd.ErrDecoderSizeExceeded)) {
+		return nil, d.tooLarge(CodecZstd)
 	}
+	if err != nil {
+		return nil, err // within hi, which is within the cap: the bytes are wrong
+	}
+	return out, nil
+}
+
+// zstdBounds walks the frames of src, and the block headers of each,
+// without decoding, and returns bounds on the decoded size: exact for raw
+// and RLE blocks, 128 KiB (the format's Block_Maximum_Size) for each
+// compressed block, and the content size for a frame that declares one.
+// Framing that cannot decode (no frame, a truncated block, a reserved
+// block type, a block over 128 KiB) is an error.
+func zstdBounds(src []byte) (lo, hi uint64, err error) {
+	const maxBlock = 128 << 10
+	if len(src) == 0 {
+		return 0, 0, errors.New("no zstd frame")
+	}
+	for len(src) > 0 {
+		var h zstd.Header
+		rest, err := h.DecodeAndStrip(src)
+		if err != nil {
+			return 0, 0, fmt.Errorf("zstd frame header: %w", err)
+		}
+		if h.Skippable {
+			if uint64(h.SkippableSize) > uint64(len(rest)) {
+				return 0, 0, fmt.Errorf("skippable zstd frame of %d bytes with %d left", h.SkippableSize, len(rest))
+			}
+			src = rest[h.SkippableSize:]
+			continue
+		}
+		var flo, fhi uint64
+		for last := false; !last; {
+			if len(rest) < 3 {
+				return 0, 0, errors.New("zstd block header cut short")
+			}
+			bh := uint32(rest[0]) | uint32(rest[1])<<8 | uint32(rest[2])<<16
+			rest = rest[3:]
+			last = bh&1 != 0
+			size := int(bh >> 3)
+			skip := size
+			switch bh >> 1 & 3 {
+			case 0: // raw
+				flo, fhi = flo+uint64(size), fhi+uint64(size)
+			case 1: // RLE: one byte, repeated size times
+				flo, fhi, skip = flo+uint64(size), fhi+uint64(size), 1
+			case 2: // compressed
+				fhi += maxBlock
+			default:
+				return 0, 0, errors.New("reserved zstd block type")
+			}
+			if size > maxBlock {
+				return 0, 0, fmt.Errorf("zstd block of %d bytes", size)
+			}
+			if skip > len(rest) {
+				return 0, 0, fmt.Errorf("zstd block of %d bytes with %d left", skip, len(rest))
+			}
+			rest = rest[skip:]
+		}
+		if h.HasCheckSum {
+			if len(rest) < 4 {
+				return 0, 0, errors.New("zstd checksum cut short")
+			}
+			rest = rest[4:]
+		}
+		if h.HasFCS {
+			// A frame decodes to its content size or not at all; one
+			// its blocks cannot fill fails in DecodeAll.
+			flo, fhi = h.FrameContentSize, h.FrameContentSize
+		}
+		lo, hi = satAdd(lo, flo), satAdd(hi, fhi)
+		src = rest
+	}
+	return lo, hi, nil
+}
+
+// satAdd returns a+b, or the largest uint64 if that overflows.
+func satAdd(a, b uint64) uint64 {
+	if a+b < a {
+		return math.MaxUint64
+	}
+	return a + b
 }
 
 // unsnappy decodes a raw snappy block, or the xerial framing the Java
