@@ -118,29 +118,47 @@ func (d *Decompressor) tooLarge(codec int) error {
 	return &BatchError{Reason: ReasonTooLarge, Msg: fmt.Sprintf("%s records decompress to more than %d bytes", codecName(codec), d.max)}
 }
 
-// readLimited appends r's bytes to dst, failing past d.max.
-func (d *Decompressor) readLimited(dst []byte, r io.Reader, codec int) ([]byte, error) {
+// readLimited reads r to its end into dst, failing past d.max. dst
+// starts with room for hint bytes, when that is within the cap, and
+// doubles when full, so what is allocated in all stays under twice the
+// output, or twice the cap for an output that would pass it. A full dst
+// is probed with a one-byte read before it grows, so an output that
+// exactly fills it (a right hint) is never copied.
+func (d *Decompressor) readLimited(dst []byte, r io.Reader, codec, hint int) ([]byte, error) {
+	dst = growTo(dst, min(max(hint, 0), d.max))
 	for {
-		if len(dst) == cap(dst) {
-			if len(dst) > d.max {
+		if full := min(cap(dst), d.max); len(dst) < full {
+			n, err := r.Read(dst[len(dst):full])
+			dst = dst[:len(dst)+n]
+			if err == io.EOF {
+				return dst, nil
+			} else if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		var probe [1]byte
+		n, err := r.Read(probe[:])
+		if n == 1 {
+			if len(dst) >= d.max {
 				return nil, d.tooLarge(codec)
 			}
-			dst = append(dst, 0)[:len(dst)]
-		}
-		n, err := r.Read(dst[len(dst):min(cap(dst), d.max+1)])
-		dst = dst[:len(dst)+n]
-		if len(dst) > d.max {
-			return nil, d.tooLarge(codec)
+			dst = append(growTo(dst, min(max(cap(dst), 4<<10), d.max-len(dst))), probe[0])
 		}
 		if err == io.EOF {
 			return dst, nil
-		}
-		if err != nil {
+		} else if err != nil {
 			return nil, err
 		}
 	}
 }
 
+// gunzip decodes gzip members. Each ends with ISIZE, the member's
+// decoded size mod 2^32 (RFC 1952), which the reader checks at the end.
+// The last one's sizes dst when it is within the cap. Past the cap, that
+// member alone cannot fit: the stream is read to the cap into nothing, so
+// that a bomb costs no output buffer, and a stream whose output stays
+// within the cap can only be one whose trailer is wrong.
 func (d *Decompressor) gunzip(dst, src []byte) ([]byte, error) {
 	zr, _ := d.gz.Get().(*gzip.Reader)
 	var err error
@@ -153,14 +171,30 @@ func (d *Decompressor) gunzip(dst, src []byte) ([]byte, error) {
 		return nil, err
 	}
 	defer d.gz.Put(zr)
-	return d.readLimited(dst, zr, CodecGzip)
+	isize := uint64(binary.LittleEndian.Uint32(src[len(src)-4:])) // Reset read a header: src is not that short
+	if isize > uint64(d.max) {
+		n, err := io.Copy(io.Discard, io.LimitReader(zr, int64(d.max)+1))
+		switch {
+		case err != nil:
+			return nil, err
+		case n > int64(d.max):
+			return nil, d.tooLarge(CodecGzip)
+		}
+		return nil, fmt.Errorf("gzip trailer says %d bytes, the stream holds %d", isize, n)
+	}
+	return d.readLimited(dst, zr, CodecGzip, int(isize))
 }
 
+// unlz4 decodes an lz4 frame. The Java client and kgo write no content
+// size in the frame descriptor, so dst starts from a guess.
 func (d *Decompressor) unlz4(dst, src []byte) ([]byte, error) {
+	if len(src) == 0 {
+		return nil, errors.New("no lz4 frame")
+	}
 	zr := d.lz.Get().(*lz4.Reader)
 	defer d.lz.Put(zr)
 	zr.Reset(bytes.NewReader(src))
-	return d.readLimited(dst, zr, CodecLZ4)
+	return d.readLimited(dst, zr, CodecLZ4, 4*len(src))
 }
 
 // unzstd decodes src into dst, DecodeAll never writing past the
