@@ -185,16 +185,91 @@ func (d *Decompressor) gunzip(dst, src []byte) ([]byte, error) {
 	return d.readLimited(dst, zr, CodecGzip, int(isize))
 }
 
-// unlz4 decodes an lz4 frame. The Java client and kgo write no content
-// size in the frame descriptor, so dst starts from a guess.
+// unlz4 decodes an lz4 frame. The Java client (KafkaLZ4BlockInputStream)
+// reads exactly one standard frame and ignores what follows; pierrec's
+// reader would go on to further frames, skippable and legacy ones (8 MiB
+// blocks) included. So the frame is walked first (lz4Frame) and anything
+// else is refused: legacy and skippable frames, a second frame, trailing
+// bytes. The walk also bounds the output, which sizes dst.
 func (d *Decompressor) unlz4(dst, src []byte) ([]byte, error) {
-	if len(src) == 0 {
-		return nil, errors.New("no lz4 frame")
+	lo, hi, err := lz4Frame(src)
+	switch {
+	case err != nil:
+		return nil, err
+	case lo > uint64(d.max):
+		return nil, d.tooLarge(CodecLZ4)
 	}
 	zr := d.lz.Get().(*lz4.Reader)
 	defer d.lz.Put(zr)
 	zr.Reset(bytes.NewReader(src))
-	return d.readLimited(dst, zr, CodecLZ4, 4*len(src))
+	return d.readLimited(dst, zr, CodecLZ4, int(min(hi, max(lo, 4*uint64(len(src))))))
+}
+
+// lz4Frame walks the one LZ4 frame that src must hold (lz4_Frame_format.md)
+// without decoding, and returns bounds on its decoded size: exact for
+// uncompressed blocks, the frame's block maximum for compressed ones.
+// Checksums are left to the reader.
+func lz4Frame(src []byte) (lo, hi uint64, err error) {
+	const magic = 0x184D2204
+	if len(src) < 7 || binary.LittleEndian.Uint32(src) != magic {
+		return 0, 0, errors.New("not an lz4 frame (Kafka writes one standard frame)")
+	}
+	flg, bd := src[4], src[5]
+	if flg>>6 != 1 {
+		return 0, 0, fmt.Errorf("lz4 frame version %d", flg>>6)
+	}
+	code := bd >> 4 & 7
+	if code < 4 {
+		return 0, 0, fmt.Errorf("lz4 block size code %d", code)
+	}
+	blockMax := uint64(1) << (8 + 2*code) // 4: 64 KiB, 5: 256 KiB, 6: 1 MiB, 7: 4 MiB
+	rest := src[6:]
+	if flg&0x08 != 0 { // content size
+		rest = rest[min(8, len(rest)):]
+	}
+	if flg&0x01 != 0 { // dictionary ID
+		rest = rest[min(4, len(rest)):]
+	}
+	if len(rest) < 1 {
+		return 0, 0, errors.New("lz4 frame header cut short")
+	}
+	rest = rest[1:] // header checksum
+	for {
+		if len(rest) < 4 {
+			return 0, 0, errors.New("lz4 block size cut short")
+		}
+		size := binary.LittleEndian.Uint32(rest)
+		rest = rest[4:]
+		if size == 0 { // end mark
+			break
+		}
+		n := uint64(size &^ (1 << 31))
+		if n > blockMax {
+			return 0, 0, fmt.Errorf("lz4 block of %d bytes in a frame of %d-byte blocks", n, blockMax)
+		}
+		if size>>31 == 1 { // stored uncompressed
+			lo, hi = lo+n, hi+n
+		} else {
+			hi += blockMax
+		}
+		if flg&0x10 != 0 { // block checksum
+			n += 4
+		}
+		if n > uint64(len(rest)) {
+			return 0, 0, fmt.Errorf("lz4 block of %d bytes with %d left", n, len(rest))
+		}
+		rest = rest[n:]
+	}
+	if flg&0x04 != 0 { // content checksum
+		if len(rest) < 4 {
+			return 0, 0, errors.New("lz4 content checksum cut short")
+		}
+		rest = rest[4:]
+	}
+	if len(rest) != 0 {
+		return 0, 0, fmt.Errorf("%d bytes follow the lz4 frame", len(rest))
+	}
+	return lo, hi, nil
 }
 
 // unzstd decodes src into dst, DecodeAll never writing past the
