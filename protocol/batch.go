@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+
+	"github.com/twmb/franz-go/pkg/kbin"
 )
 
 // RecordBatch v2 (magic 2) layout; offsets from the start of the batch.
@@ -170,8 +172,8 @@ func (it *Records) Next(r *Record) bool {
 		it.err = &BatchError{Reason: ReasonCorrupt, Msg: fmt.Sprintf("batch declares %d records but holds %d", it.want, it.index)}
 		return false
 	}
-	length, n := binary.Varint(it.src)
-	if n <= 0 || length < 1 || length > int64(len(it.src)-n) {
+	length, n := kbin.Varint(it.src)
+	if n <= 0 || length < 1 || int(length) > len(it.src)-n {
 		it.err = &BatchError{Reason: ReasonCorrupt, Index: it.index, Msg: fmt.Sprintf("record %d: length %d does not fit the %d bytes left", it.index, length, len(it.src)-max(n, 0))}
 		return false
 	}
@@ -196,13 +198,19 @@ func parseRecord(b []byte, r *Record) error {
 	}
 	r.Attributes = int8(b[0])
 	b = b[1:]
-	var ok bool
-	if b, ok = skipVarint(b); !ok { // timestampDelta
+	// Varints are read as Kafka reads them (ByteUtils.readVarint,
+	// readVarlong): an int32 field in at most 5 bytes, an int64 in 10.
+	// binary.Varint would take 10 bytes for any field, and records the
+	// broker refuses as invalid.
+	_, n := kbin.Varlong(b) // timestampDelta
+	if n <= 0 {
 		return fmt.Errorf("bad timestamp delta")
 	}
-	if b, ok = skipVarint(b); !ok { // offsetDelta
+	b = b[n:]
+	if _, n = kbin.Varint(b); n <= 0 { // offsetDelta
 		return fmt.Errorf("bad offset delta")
 	}
+	b = b[n:]
 	var err error
 	if r.Key, b, err = readVarBytes(b); err != nil {
 		return fmt.Errorf("key: %w", err)
@@ -210,8 +218,8 @@ func parseRecord(b []byte, r *Record) error {
 	if r.Value, b, err = readVarBytes(b); err != nil {
 		return fmt.Errorf("value: %w", err)
 	}
-	count, n := binary.Varint(b)
-	if n <= 0 || count < 0 || count > int64(len(b)) {
+	count, n := kbin.Varint(b)
+	if n <= 0 || count < 0 || int(count) > len(b) {
 		return fmt.Errorf("header count %d is invalid", count)
 	}
 	b = b[n:]
@@ -239,17 +247,9 @@ func orNull(err error) error {
 	return fmt.Errorf("null")
 }
 
-func skipVarint(b []byte) ([]byte, bool) {
-	_, n := binary.Varint(b)
-	if n <= 0 {
-		return nil, false
-	}
-	return b[n:], true
-}
-
 // readVarBytes reads a zigzag-varint length (-1 for null) and that many bytes.
 func readVarBytes(b []byte) (val, rest []byte, err error) {
-	l, n := binary.Varint(b)
+	l, n := kbin.Varint(b)
 	if n <= 0 {
 		return nil, nil, fmt.Errorf("bad length varint")
 	}
@@ -257,7 +257,7 @@ func readVarBytes(b []byte) (val, rest []byte, err error) {
 	switch {
 	case l == -1:
 		return nil, b, nil
-	case l < -1 || l > int64(len(b)):
+	case l < -1 || int(l) > len(b):
 		return nil, nil, fmt.Errorf("length %d does not fit the %d bytes left", l, len(b))
 	}
 	return b[:l:l], b[l:], nil
