@@ -162,6 +162,11 @@ func (it *Records) Next(r *Record) bool {
 	if it.err != nil {
 		return false
 	}
+	if it.want < 0 {
+		// Not a count: refuse before yielding records a caller may act on.
+		it.err = &BatchError{Reason: ReasonCorrupt, Msg: fmt.Sprintf("batch declares %d records", it.want)}
+		return false
+	}
 	if it.index == int(it.want) {
 		if len(it.src) != 0 {
 			it.err = &BatchError{Reason: ReasonCorrupt, Msg: fmt.Sprintf("%d bytes follow the last of %d records", len(it.src), it.want)}
