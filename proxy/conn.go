@@ -121,6 +121,17 @@ func (pr *pair) close() {
 	})
 }
 
+// closed reports whether close has run: a read that fails afterwards
+// failed because this side closed the connection, not because the peer did.
+func (pr *pair) closed() bool {
+	select {
+	case <-pr.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // drain asks the pair to stop reading new requests at the next frame
 // boundary and to finish the ones in flight.
 func (pr *pair) drain() {
@@ -337,6 +348,9 @@ func (pr *pair) nextSlot() (slot, bool, error) {
 		if err != nil {
 			if !isTimeout(err) {
 				pr.idle.Store(false)
+				if pr.closed() {
+					return slot{}, false, net.ErrClosed // closed from the client side
+				}
 				if isClosed(err) {
 					return slot{}, false, protoErr(metrics.ReasonUpstream, "upstream closed the connection")
 				}
@@ -366,6 +380,9 @@ func (pr *pair) relayResponse(s slot) error {
 		var se *protocol.SizeError
 		if errors.As(err, &se) {
 			return &ProtocolError{Reason: metrics.ReasonUpstream, Err: fmt.Errorf("upstream %s response: %w", apiName(s.key), err)}
+		}
+		if pr.closed() {
+			return net.ErrClosed // closed from the client side
 		}
 		if isClosed(err) {
 			return protoErr(metrics.ReasonUpstream, "upstream closed the connection with a %s response outstanding", apiName(s.key))
