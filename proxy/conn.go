@@ -216,11 +216,7 @@ func (pr *pair) readRequests() error {
 		if pr.draining.Load() && pr.cr.Buffered() == 0 {
 			return nil
 		}
-		limit := pr.p.cfg.MaxRequestBytes
-		if pr.saslActive {
-			limit = protocol.PreAuthMaxBytes
-		}
-		size, err := protocol.ReadSize(pr.cr, &pr.sizeBuf, limit)
+		size, err := protocol.ReadSize(pr.cr, &pr.sizeBuf, pr.p.cfg.MaxRequestBytes)
 		if err != nil {
 			var se *protocol.SizeError
 			switch {
@@ -240,11 +236,26 @@ func (pr *pair) readRequests() error {
 			return err
 		}
 		key, version, corr, _ := protocol.ParsePrefix(prefix)
+		if pr.saslActive && size > protocol.PreAuthMaxBytes && saslPhaseKey(key) {
+			// sasl.server.max.receive.size bounds what an unauthenticated
+			// client can make us buffer. It applies to the exchange only:
+			// the first other request, typically a full produce batch,
+			// comes after the client has authenticated.
+			se := &protocol.SizeError{Size: size, Limit: protocol.PreAuthMaxBytes, Raw: append([]byte(nil), pr.sizeBuf[:]...),
+				Cause: "the limit while a SASL exchange is under way (sasl.server.max.receive.size)"}
+			return &ProtocolError{Reason: metrics.ReasonFraming, Err: fmt.Errorf("client %s frame: %w", apiName(key), se)}
+		}
 		pr.p.metrics.Request(key)
 		if err := pr.handleRequest(key, version, corr, size); err != nil {
 			return err
 		}
 	}
+}
+
+// saslPhaseKey reports whether key may be sent before SASL authentication
+// completes; a broker closes a connection that sends anything else first.
+func saslPhaseKey(key int16) bool {
+	return key == keySaslHandshake || key == keySaslAuthenticate || key == keyAPIVersions
 }
 
 // handleRequest routes one request whose size prefix has been read and
