@@ -1,15 +1,26 @@
 package proxy
 
 import (
+	"context"
+	"errors"
+	"fmt"
+
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/schemaproxy/schemaproxy/enforce"
 	"github.com/schemaproxy/schemaproxy/metrics"
 	"github.com/schemaproxy/schemaproxy/protocol"
 )
 
-// handleProduce reads a whole Produce request and forwards it. acks=0
-// requests take no response slot: the broker sends nothing back, and a
-// slot would wait forever (FR-03).
+// maxProduceVersion is the highest Produce version advertised. Produce v13
+// (KIP-516, Kafka 4.1) names topics by ID only; v12 names them, which the
+// topic policy needs, and still carries everything transactions v2
+// (KIP-890) requires, so capping at 12 costs clients nothing.
+const maxProduceVersion = 12
+
+// handleProduce reads a whole Produce request, has every partition
+// checked, and forwards what passes. acks=0 requests take no response
+// slot: the broker sends nothing back, and a slot would wait forever (FR-03).
 func (pr *pair) handleProduce(version int16, corr int32, size int32) error {
 	frame, err := pr.readFrame(size)
 	if err != nil {
@@ -27,12 +38,123 @@ func (pr *pair) handleProduce(version int16, corr int32, size int32) error {
 	if err != nil {
 		return protoErr(metrics.ReasonProtocol, "produce v%d request: %w", version, err)
 	}
+	chk := pr.p.cfg.Checker
+	if chk == nil {
+		return pr.forwardProduce(frame, version, corr, acks, nil)
+	}
+	if version > maxProduceVersion {
+		return protoErr(metrics.ReasonProtocol, "client sent Produce v%d, above the v%d schemaproxy advertises", version, maxProduceVersion)
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.Version = version
+	// Unsafe: topic names and records alias frame, which is never reused.
+	if err := req.UnsafeReadFrom(body); err != nil {
+		return protoErr(metrics.ReasonProtocol, "produce v%d request: %w", version, err)
+	}
+	rejs := pr.checkProduce(chk, req)
+	if len(rejs) == 0 {
+		return pr.forwardProduce(frame, version, corr, acks, nil)
+	}
+	dropRejected(req, rejs)
+	if len(req.Topics) > 0 {
+		frame = append(append(protocol.AppendSize(nil, 0), frame[4:4+hdr.Len]...), req.AppendTo(nil)...)
+		protocol.PatchSize(frame)
+	} else {
+		frame = nil
+	}
+	if acks == 0 {
+		// Nothing can be reported: forward what passed, then close, as a
+		// broker does when an acks=0 request fails, so the client notices.
+		if frame != nil {
+			if err := pr.writeUpstream(frame); err != nil {
+				return err
+			}
+		}
+		return &ProtocolError{Reason: metrics.ReasonAcks0Rejected, Err: fmt.Errorf("acks=0 produce: %d partition(s) rejected (first: %s); closing the connection as a broker does", len(rejs), rejs[0].msg)}
+	}
+	if frame == nil {
+		resp := req.ResponseKind().(*kmsg.ProduceResponse)
+		applyRejections(resp, rejs)
+		pr.p.metrics.LocalResponse(keyProduce)
+		return pr.push(slot{local: protocol.AppendResponse(nil, corr, resp), key: keyProduce, version: version, corr: corr})
+	}
+	return pr.forwardProduce(frame, version, corr, acks, rejs)
+}
+
+// forwardProduce queues the response slot (none for acks=0), with the
+// rejections to merge into the broker's answer, and writes frame upstream.
+func (pr *pair) forwardProduce(frame []byte, version int16, corr int32, acks int16, rejs []rejection) error {
 	if acks != 0 {
-		if err := pr.push(slot{key: keyProduce, version: version, corr: corr, rewrite: needsRewrite(keyProduce, version)}); err != nil {
+		s := slot{key: keyProduce, version: version, corr: corr, rewrite: needsRewrite(keyProduce, version)}
+		if len(rejs) > 0 {
+			s.merge, s.rewrite = &rejs, true
+		}
+		if err := pr.push(s); err != nil {
 			return err
 		}
 	}
 	return pr.writeUpstream(frame)
+}
+
+// checkProduce asks the checker about every partition of req and returns
+// the partitions to answer locally. A schema failure is INVALID_RECORD
+// (non-retriable, as a broker's own record validation); a registry that
+// cannot answer is NOT_ENOUGH_REPLICAS, which every client retries and
+// which means "not written", so no data is lost and nothing unchecked
+// passes. With the request scope, one rejection fails every partition.
+func (pr *pair) checkProduce(chk Checker, req *kmsg.ProduceRequest) []rejection {
+	ctx, cancel := context.WithTimeout(context.Background(), pr.p.cfg.CheckTimeout)
+	defer cancel()
+	var rejs []rejection
+	for _, t := range req.Topics {
+		for _, p := range t.Partitions {
+			err := chk.Check(ctx, t.Topic, p.Partition, p.Records)
+			if err == nil {
+				continue
+			}
+			r := rejection{topic: t.Topic, partition: p.Partition, index: -1}
+			var ve *enforce.ValidationError
+			if errors.As(err, &ve) {
+				r.code = codeInvalidRecord
+				r.msg = fmt.Sprintf("schemaproxy: %s[%d] %s (%s)", t.Topic, p.Partition, ve.Error(), ve.Reason)
+				if ve.Index >= 0 {
+					r.index, r.indexMsg = ve.Index, ve.Error()
+				}
+			} else {
+				r.code = codeNotEnoughReplicas
+				r.msg = fmt.Sprintf("schemaproxy: %s[%d] not checked, retry: %v", t.Topic, p.Partition, err)
+			}
+			if pr.log.Enabled(ctx, -4) {
+				pr.log.Debug("produce partition rejected", "topic", t.Topic, "partition", p.Partition, "error_code", r.code, "err", r.msg)
+			}
+			rejs = append(rejs, r)
+		}
+	}
+	if len(rejs) == 0 || chk.RejectScope() != enforce.ScopeRequest {
+		return rejs
+	}
+	// Request scope: the rest of the request fails with the first cause.
+	first := rejs[0]
+	code := codeNotEnoughReplicas
+	for _, r := range rejs {
+		if r.code == codeInvalidRecord {
+			code, first = codeInvalidRecord, r
+			break
+		}
+	}
+	done := make(map[topicPartition]bool, len(rejs))
+	for _, r := range rejs {
+		done[topicPartition{r.topic, r.partition}] = true
+	}
+	for _, t := range req.Topics {
+		for _, p := range t.Partitions {
+			if !done[topicPartition{t.Topic, p.Partition}] {
+				rejs = append(rejs, rejection{topic: t.Topic, partition: p.Partition, code: code, index: -1,
+					msg: "schemaproxy: rejected with its request, which also held " + first.msg})
+			}
+		}
+	}
+	return rejs
 }
 
 // refuseOldProduce answers Produce v0-2 (message sets v0/v1, removed in
@@ -49,17 +171,13 @@ func (pr *pair) refuseOldProduce(hdr protocol.RequestHeader, body []byte) error 
 		return protoErr(metrics.ReasonProtocol, "produce v%d with acks=0 is not supported (message format v0/v1)", hdr.Version)
 	}
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	var rejs []rejection
 	for _, t := range req.Topics {
-		rt := kmsg.NewProduceResponseTopic()
-		rt.Topic = t.Topic
 		for _, p := range t.Partitions {
-			rp := kmsg.NewProduceResponseTopicPartition()
-			rp.Partition = p.Partition
-			rp.ErrorCode = 35 // UNSUPPORTED_VERSION
-			rt.Partitions = append(rt.Partitions, rp)
+			rejs = append(rejs, rejection{topic: t.Topic, partition: p.Partition, code: codeUnsupportedVersion, index: -1})
 		}
-		resp.Topics = append(resp.Topics, rt)
 	}
+	applyRejections(resp, rejs)
 	pr.p.metrics.LocalResponse(keyProduce)
 	pr.log.Debug("refused old produce version", "api_version", hdr.Version)
 	return pr.push(slot{local: protocol.AppendResponse(nil, hdr.CorrelationID, resp), key: keyProduce, version: hdr.Version, corr: hdr.CorrelationID})

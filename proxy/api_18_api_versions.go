@@ -22,7 +22,7 @@ var featureNeeds = map[string]int16{
 //   - the maximum is capped at what kmsg decodes;
 //   - Produce keeps min 0: Kafka 4 advertises 0 while refusing v0-2, and
 //     librdkafka <= 2.8 turns compression off when the minimum is above 0
-//     (KAFKA-18659);
+//     (KAFKA-18659); its max is maxProduceVersion (12), which names topics;
 //   - SaslHandshake min is 1: v0's raw-token framing is refused;
 //   - Fetch max is 15, so fetch responses never carry KIP-951
 //     NodeEndpoints and pass through without being parsed.
@@ -34,7 +34,7 @@ func clampVersions(key, lo, hi int16) (int16, int16, bool) {
 	hi = min(hi, kmax)
 	switch key {
 	case keyProduce:
-		lo = 0
+		lo, hi = 0, min(hi, maxProduceVersion)
 	case keySaslHandshake:
 		lo = max(lo, 1)
 	case keyFetch:

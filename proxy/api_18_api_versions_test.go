@@ -20,8 +20,8 @@ func TestClampVersions(t *testing.T) {
 		wantLo, wantHi int16
 		wantOK         bool
 	}{
-		{"produce min forced to 0", keyProduce, 3, 13, 0, 13, true},
-		{"produce above kmsg capped", keyProduce, 0, 99, 0, protocol.MaxVersion(keyProduce), true},
+		{"produce min forced to 0", keyProduce, 3, 11, 0, 11, true},
+		{"produce capped at 12", keyProduce, 0, 99, 0, maxProduceVersion, true},
 		{"fetch capped at 15", keyFetch, 4, 18, 4, 15, true},
 		{"sasl handshake v0 withheld", keySaslHandshake, 0, 1, 1, 1, true},
 		{"sasl handshake only v0 dropped", keySaslHandshake, 0, 0, 1, 0, false},

@@ -25,6 +25,7 @@ type slot struct {
 	version int16
 	corr    int32
 	rewrite bool // decode the upstream response and rewrite broker addresses
+	merge   *[]rejection // Produce partitions answered locally, merged into the response
 }
 
 // pair is one client connection and its upstream connection.
@@ -346,36 +347,44 @@ func (pr *pair) writeResponses() error {
 // readRequests wake it with a past read deadline when they queue a local
 // answer or close the queue.
 func (pr *pair) nextSlot() (slot, bool, error) {
-	select {
-	case s, ok := <-pr.slots:
-		return s, ok, nil
-	default:
-	}
-	pr.idle.Store(true)
-	if len(pr.slots) == 0 {
+	for {
+		select {
+		case s, ok := <-pr.slots:
+			return s, ok, nil
+		default:
+		}
+		pr.idle.Store(true)
+		if len(pr.slots) > 0 {
+			pr.idle.Store(false)
+			continue
+		}
 		pr.idlePeek = true
 		_, err := pr.ur.Peek(1)
 		pr.idlePeek = false
-		if err != nil {
-			if !isTimeout(err) {
-				pr.idle.Store(false)
-				if pr.closed() {
-					return slot{}, false, net.ErrClosed // closed from the client side
-				}
-				if isClosed(err) {
-					return slot{}, false, protoErr(metrics.ReasonUpstream, "upstream closed the connection")
-				}
-				return slot{}, false, &ProtocolError{Reason: metrics.ReasonUpstream, Err: fmt.Errorf("upstream: %w", err)}
+		pr.idle.Store(false)
+		if err == nil {
+			// A response is arriving, so its slot was queued before the
+			// request was forwarded.
+			select {
+			case s, ok := <-pr.slots:
+				return s, ok, nil
+			case <-pr.done:
+				return slot{}, false, net.ErrClosed
 			}
-			pr.upstream.SetReadDeadline(time.Time{})
 		}
-	}
-	pr.idle.Store(false)
-	select {
-	case s, ok := <-pr.slots:
-		return s, ok, nil
-	case <-pr.done:
-		return slot{}, false, net.ErrClosed
+		if !isTimeout(err) {
+			if pr.closed() {
+				return slot{}, false, net.ErrClosed // closed from the client side
+			}
+			if isClosed(err) {
+				return slot{}, false, protoErr(metrics.ReasonUpstream, "upstream closed the connection")
+			}
+			return slot{}, false, &ProtocolError{Reason: metrics.ReasonUpstream, Err: fmt.Errorf("upstream: %w", err)}
+		}
+		// Woken by push or by the end of the queue, or by a deadline left
+		// from an earlier wake-up: clear it and look again, parking once
+		// more if nothing is queued.
+		pr.upstream.SetReadDeadline(time.Time{})
 	}
 }
 

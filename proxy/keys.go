@@ -59,7 +59,10 @@ func needsRewrite(key, version int16) bool {
 	case keyAPIVersions, keyMetadata, keyFindCoordinator, keyDescribeCluster, keyShareFetch, keyShareAcknowledge:
 		return true
 	case keyProduce:
-		return version >= 10
+		// Kafka sends NodeEndpoints from v10; kmsg, and so franz-go, reads
+		// them from v9 (the first flexible version), and other brokers
+		// may send them there.
+		return version >= 9
 	case keyFetch:
 		return version > maxFetchWithoutRewrite
 	}

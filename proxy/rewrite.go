@@ -75,8 +75,15 @@ func (pr *pair) rewriteResponse(s slot, frame []byte) ([]byte, error) {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
 	changed, err := rw(pr, resp)
-	if err != nil || !changed {
-		return frame, err
+	if err != nil {
+		return nil, err
+	}
+	if s.merge != nil {
+		applyRejections(resp.(*kmsg.ProduceResponse), *s.merge)
+		changed = true
+	}
+	if !changed {
+		return frame, nil
 	}
 	out := make([]byte, 4, len(frame)+64)
 	out = append(out, body[:hlen]...)
