@@ -24,7 +24,7 @@ type slot struct {
 	key     int16
 	version int16
 	corr    int32
-	rewrite bool // decode the upstream response and rewrite broker addresses
+	rewrite bool         // decode the upstream response and rewrite broker addresses
 	merge   *[]rejection // Produce partitions answered locally, merged into the response
 }
 
