@@ -32,6 +32,21 @@ type Enforcer struct {
 	muted   atomic.Int64
 }
 
+// CheckSupported returns an error when p asks for something this Enforcer
+// does not do: mode payload (decoding payloads against their schema) is
+// accepted by the policy parser but not enforced by this version, and a
+// policy asking for it is refused rather than enforced as id. Pass it to
+// NewPolicyStore with WithPolicyCheck.
+func CheckSupported(p *Policy) error {
+	var err error
+	p.EachRule(func(r *Rule) {
+		if err == nil && (r.Value.Mode == ModePayload || r.Key.Mode == ModePayload) {
+			err = fmt.Errorf("rule %q: mode payload (payload validation) is not supported by this version; use mode id", r.Pattern)
+		}
+	})
+	return err
+}
+
 // Opt configures an Enforcer.
 type Opt func(*Enforcer)
 

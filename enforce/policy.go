@@ -690,3 +690,22 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// EachRule calls fn with every rule of the policy: the defaults, then each
+// rule of the document (once per rule, not per pattern).
+func (p *Policy) EachRule(fn func(*Rule)) {
+	fn(&p.defaults)
+	seen := map[*Rule]bool{}
+	for _, r := range p.exact {
+		if !seen[r] {
+			seen[r] = true
+			fn(r)
+		}
+	}
+	for _, g := range p.globs {
+		if !seen[g.rule] {
+			seen[g.rule] = true
+			fn(g.rule)
+		}
+	}
+}

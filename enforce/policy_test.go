@@ -389,7 +389,6 @@ func TestPolicyExampleFile(t *testing.T) {
 		{"payments", defaultsWith(func(r *Rule) { r.Pattern = "payments"; r.Value.Strategy = StrategyRecord })},
 		{"audit.logins", defaultsWith(func(r *Rule) {
 			r.Pattern = "audit.*"
-			r.Value.Mode = ModePayload
 			r.Value.Strategy = StrategyTopicRecord
 		})},
 		{"legacy-crm", defaultsWith(func(r *Rule) { r.Pattern = "legacy-*"; r.OnFailure = OnFailureLog })},
