@@ -248,6 +248,12 @@ func (pr *pair) readRequests() error {
 		}
 		pr.p.metrics.Request(key)
 		if err := pr.handleRequest(key, version, corr, size); err != nil {
+			if isTimeout(err) && pr.draining.Load() {
+				// The drain deadline cut a frame before any of it went
+				// upstream (a partly forwarded frame is never cut): drop
+				// it, unanswered, and let the earlier responses finish.
+				return nil
+			}
 			return err
 		}
 	}

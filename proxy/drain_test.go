@@ -1,0 +1,68 @@
+package proxy_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/schemaproxy/schemaproxy/proxy/proxytest"
+)
+
+// A frame only partly received when Shutdown starts is dropped, never
+// forwarded, and does not cost the responses owed for earlier requests.
+func TestShutdownDropsPartialFrameKeepsEarlierResponses(t *testing.T) {
+	t.Parallel()
+	e := proxytest.New(t, proxytest.Options{Kfake: []kfake.Opt{kfake.SeedTopics(1, "partial")}})
+	release := make(chan struct{})
+	e.Cluster.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		e.Cluster.SleepControl(func() { <-release })
+		return nil, nil, false
+	})
+	raw := dialRaw(t, e.Proxy.NodeAddr(e.Cluster.LeaderFor("partial", 0)))
+	b1, firstCorr := raw.frame(produceRequest(11, -1, "partial", 0, "whole"))
+	b2, _ := raw.frame(produceRequest(11, -1, "partial", 0, "half"))
+	raw.write(append(b1, b2[:len(b2)/2]...))
+	proxytest.Eventually(t, 10*time.Second, func() error {
+		if got := metricSum(t, e.Metrics, "schemaproxy_requests_total"); got != 2 {
+			return fmt.Errorf("proxy read %v requests, want 2", got)
+		}
+		return nil
+	})
+
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- e.Proxy.Shutdown(ctx)
+	}()
+	proxytest.Eventually(t, 5*time.Second, func() error {
+		c, err := net.DialTimeout("tcp", e.Bootstrap(), time.Second)
+		if err == nil {
+			c.Close()
+			return fmt.Errorf("bootstrap listener still accepting")
+		}
+		return nil
+	})
+	close(release)
+
+	resp := raw.read(firstCorr).(*kmsg.ProduceResponse)
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Errorf("first produce: error %d, want 0", code)
+	}
+	expectClosed(t, raw.c)
+	if err := <-done; err != nil {
+		t.Errorf("shutdown: %v, want a complete drain", err)
+	}
+	cl := directClient(t, e, kgo.ConsumeTopics("partial"), kgo.FetchMaxWait(100*time.Millisecond))
+	ctx := testCtx(t, 10*time.Second)
+	got := consumeN(ctx, t, cl, 1)
+	if got["whole"] != 1 || len(got) != 1 {
+		t.Errorf("kfake holds %v, want only the whole record", got)
+	}
+}
