@@ -19,11 +19,7 @@ import (
 func TestShutdownDropsPartialFrameKeepsEarlierResponses(t *testing.T) {
 	t.Parallel()
 	e := proxytest.New(t, proxytest.Options{Kfake: []kfake.Opt{kfake.SeedTopics(1, "partial")}})
-	release := make(chan struct{})
-	e.Cluster.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		e.Cluster.SleepControl(func() { <-release })
-		return nil, nil, false
-	})
+	release := holdNextProduce(e)
 	raw := dialRaw(t, e.Proxy.NodeAddr(e.Cluster.LeaderFor("partial", 0)))
 	b1, firstCorr := raw.frame(produceRequest(11, -1, "partial", 0, "whole"))
 	b2, _ := raw.frame(produceRequest(11, -1, "partial", 0, "half"))
@@ -35,20 +31,7 @@ func TestShutdownDropsPartialFrameKeepsEarlierResponses(t *testing.T) {
 		return nil
 	})
 
-	done := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		done <- e.Proxy.Shutdown(ctx)
-	}()
-	proxytest.Eventually(t, 5*time.Second, func() error {
-		c, err := net.DialTimeout("tcp", e.Bootstrap(), time.Second)
-		if err == nil {
-			c.Close()
-			return fmt.Errorf("bootstrap listener still accepting")
-		}
-		return nil
-	})
+	done := beginShutdown(t, e)
 	close(release)
 
 	resp := raw.read(firstCorr).(*kmsg.ProduceResponse)
@@ -65,4 +48,36 @@ func TestShutdownDropsPartialFrameKeepsEarlierResponses(t *testing.T) {
 	if got["whole"] != 1 || len(got) != 1 {
 		t.Errorf("kfake holds %v, want only the whole record", got)
 	}
+}
+
+// holdNextProduce makes kfake hold the next Produce request until the
+// returned channel is closed.
+func holdNextProduce(e *proxytest.Env) chan struct{} {
+	release := make(chan struct{})
+	e.Cluster.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		e.Cluster.SleepControl(func() { <-release })
+		return nil, nil, false
+	})
+	return release
+}
+
+// beginShutdown starts e.Proxy.Shutdown (10 s drain) and returns once the
+// listeners refuse new connections; the channel yields Shutdown's result.
+func beginShutdown(t testing.TB, e *proxytest.Env) <-chan error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- e.Proxy.Shutdown(ctx)
+	}()
+	proxytest.Eventually(t, 5*time.Second, func() error {
+		c, err := net.DialTimeout("tcp", e.Bootstrap(), time.Second)
+		if err == nil {
+			c.Close()
+			return fmt.Errorf("bootstrap listener still accepting")
+		}
+		return nil
+	})
+	return done
 }

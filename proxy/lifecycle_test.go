@@ -259,11 +259,7 @@ func (r *relay) cut() {
 func TestShutdownDrainsInFlight(t *testing.T) {
 	t.Parallel()
 	e := proxytest.New(t, proxytest.Options{Kfake: []kfake.Opt{kfake.SeedTopics(1, "inflight")}})
-	release := make(chan struct{})
-	e.Cluster.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		e.Cluster.SleepControl(func() { <-release })
-		return nil, nil, false
-	})
+	release := holdNextProduce(e)
 	raw := dialRaw(t, e.Proxy.NodeAddr(e.Cluster.LeaderFor("inflight", 0)))
 	b1, produceCorr := raw.frame(produceRequest(11, -1, "inflight", 0, "in-flight"))
 	b2, metaCorr := raw.frame(metadataRequest(12, "inflight"))
@@ -275,21 +271,7 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 		return nil
 	})
 
-	done := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		done <- e.Proxy.Shutdown(ctx)
-	}()
-	// Shutdown has begun once the listeners refuse new connections.
-	proxytest.Eventually(t, 5*time.Second, func() error {
-		c, err := net.DialTimeout("tcp", e.Bootstrap(), time.Second)
-		if err == nil {
-			c.Close()
-			return fmt.Errorf("bootstrap listener still accepting")
-		}
-		return nil
-	})
+	done := beginShutdown(t, e)
 	close(release)
 
 	resp := raw.read(produceCorr).(*kmsg.ProduceResponse)
