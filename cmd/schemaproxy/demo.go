@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -39,14 +38,8 @@ func (c *demoConfig) flags(fs *pflag.FlagSet) {
 // with the proxy in front of it until interrupted.
 func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c demoConfig
-	fs := pflag.NewFlagSet("demo", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	c.flags(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return usageError{errHelp}
-		}
-		return usageError{err}
+	if err := parseFlags("demo", args, stderr, c.flags); err != nil {
+		return err
 	}
 	if c.Brokers < 1 || c.Brokers > 32 {
 		return usageError{fmt.Errorf("--brokers %d: want 1 to 32", c.Brokers)}

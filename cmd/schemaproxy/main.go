@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/spf13/pflag"
 )
 
 func main() {
@@ -65,3 +67,22 @@ func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 var errHelp = errors.New("help requested")
+
+// parseFlags parses a subcommand's flags, which define registers, on a
+// flag set of its own. Errors, and --help, come back as usageError;
+// positional arguments are refused.
+func parseFlags(cmd string, args []string, stderr io.Writer, define func(*pflag.FlagSet)) error {
+	fs := pflag.NewFlagSet(cmd, pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	define(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return usageError{errHelp}
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
+}

@@ -172,17 +172,8 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c serveConfig
-	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	c.flags(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return usageError{errHelp}
-		}
-		return usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	if err := parseFlags("serve", args, stderr, c.flags); err != nil {
+		return err
 	}
 	log, err := newLogger(stderr, c.LogLevel, c.LogFormat)
 	if err != nil {
