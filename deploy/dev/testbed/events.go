@@ -2,7 +2,9 @@ package testbed
 
 import (
 	"encoding/json"
+	"net"
 	"slices"
+	"strconv"
 )
 
 // The event kinds harnesses print, one JSON object per line.
@@ -11,6 +13,7 @@ const (
 	EvProduced     = "produced"      // Topic, Partition, Offset, Key (+ SchemaID)
 	EvProduceError = "produce_error" // Topic, Key, Code (Kafka error name), Error
 	EvTxn          = "txn"           // Action (commit or abort), TransactionalID
+	EvBrokers      = "brokers"       // Brokers: the broker addresses a producer or consumer learned from metadata
 	EvConsumed     = "consumed"      // Topic, Partition, Offset, Key, Value or Record (+ SchemaID)
 	EvConsumeError = "consume_error" // Code (DESERIALIZATION or a Kafka error name), Error, record coordinates
 	EvError        = "error"         // Error: fatal, the harness exits non-zero
@@ -35,11 +38,22 @@ type Event struct {
 	Error           string          `json:"error,omitempty"`
 	Action          string          `json:"action,omitempty"`
 	TransactionalID string          `json:"transactional_id,omitempty"`
+	Brokers         []Broker        `json:"brokers,omitempty"`
 	Produced        int             `json:"produced"`
 	ProduceErrors   int             `json:"produce_errors"`
 	Consumed        int             `json:"consumed"`
 	ConsumeErrors   int             `json:"consume_errors"`
 }
+
+// Broker is one broker as a client's cluster metadata names it.
+type Broker struct {
+	NodeID int32  `json:"node_id"`
+	Host   string `json:"host"`
+	Port   int32  `json:"port"`
+}
+
+// Addr is the broker's HOST:PORT.
+func (b Broker) Addr() string { return net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))) }
 
 // MarshalJSON writes only the fields of e's kind, as the other harnesses do:
 // partition and offset on record events, counts on done.

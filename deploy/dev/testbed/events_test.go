@@ -19,6 +19,8 @@ func TestEventJSON(t *testing.T) {
 			`{"event":"done","consume_errors":0,"consumed":0,"produce_errors":0,"produced":3}`},
 		{Event{Event: EvConsumed, Partition: 2, Offset: 7, Key: "k", Record: json.RawMessage(`{"id":1}`), SchemaID: 4},
 			`{"event":"consumed","key":"k","offset":7,"partition":2,"record":{"id":1},"schema_id":4}`},
+		{Event{Event: EvBrokers, Brokers: []Broker{{NodeID: 1, Host: "127.0.0.1", Port: 9093}}},
+			`{"event":"brokers","brokers":[{"host":"127.0.0.1","node_id":1,"port":9093}]}`},
 	}
 	for _, tt := range tests {
 		got, err := json.Marshal(tt.e)

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sr"
 )
 
@@ -266,6 +267,9 @@ func (h *goHarness) produce(ctx context.Context) error {
 	if err := cl.Flush(ctx); err != nil {
 		return err
 	}
+	if err := h.emitBrokers(ctx, cl); err != nil {
+		return err
+	}
 	if f.transactional == "" {
 		return nil
 	}
@@ -453,6 +457,25 @@ func (h *goHarness) consume(ctx context.Context) error {
 			}
 		}
 	}
+	return h.emitBrokers(ctx, cl)
+}
+
+// emitBrokers asks for the topic's metadata through cl, as the client
+// itself does, and reports the brokers it names.
+func (h *goHarness) emitBrokers(ctx context.Context, cl *kgo.Client) error {
+	req := kmsg.NewPtrMetadataRequest()
+	t := kmsg.NewMetadataRequestTopic()
+	t.Topic = kmsg.StringPtr(h.f.topic)
+	req.Topics = append(req.Topics, t)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("metadata: %w", err)
+	}
+	var bs []Broker
+	for _, b := range resp.Brokers {
+		bs = append(bs, Broker{NodeID: b.NodeID, Host: b.Host, Port: b.Port})
+	}
+	h.emit(Event{Event: EvBrokers, Brokers: bs})
 	return nil
 }
 

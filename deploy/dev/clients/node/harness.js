@@ -127,6 +127,16 @@ function errorCode(e) {
   return e && e.name ? e.name : 'UNKNOWN'
 }
 
+// emitBrokers reports the brokers a metadata request through admin names.
+async function emitBrokers(admin) {
+  const { brokers } = await admin.describeCluster()
+  emit('brokers', {
+    brokers: brokers
+      .map(b => ({ node_id: b.nodeId, host: b.host, port: b.port }))
+      .sort((a, b) => a.node_id - b.node_id),
+  })
+}
+
 class Harness {
   constructor(o) {
     this.o = o
@@ -291,14 +301,43 @@ class Harness {
     try {
       const existing = await admin.listTopics()
       if (!existing.includes(topic)) {
-        await admin.createTopics({ topics: [{ topic }], waitForLeaders: true })
+        await admin.createTopics({ topics: [{ topic }], waitForLeaders: false })
       }
-      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] })
-      const partitionMetadata = topics[0].partitions
+      const partitionMetadata = await this.partitionsOf(admin, topic)
+      await emitBrokers(admin)
       const pick = Partitioners.DefaultPartitioner()
       return m => pick({ topic: this.o.topic, partitionMetadata, message: m })
     } finally {
       await admin.disconnect()
+    }
+  }
+
+  // partitionsOf waits until topic takes writes on every partition and
+  // returns its partitions. A broker learns of a topic a moment after
+  // CreateTopics returns (KRaft: once it applies the controller's records),
+  // and becomes each partition's leader a moment after its metadata says so:
+  // kafkajs's waitForLeaders gives up on the UNKNOWN_TOPIC_OR_PARTITION in
+  // between, and a first send that meets NOT_LEADER_OR_FOLLOWER on one
+  // partition is retried whole, writing the other partitions twice. Listing
+  // every partition's end offset answers only once its leader is live.
+  async partitionsOf(admin, topic) {
+    const settling = ['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION', 'NOT_LEADER_OR_FOLLOWER']
+    for (;;) {
+      let err
+      try {
+        const { topics } = await admin.fetchTopicMetadata({ topics: [topic] })
+        const partitions = topics[0].partitions
+        if (partitions.length > 0 && partitions.every(p => p.leader >= 0)) {
+          await admin.fetchTopicOffsets(topic)
+          return partitions
+        }
+        err = new Error(`topic ${topic} has partitions without a leader`)
+      } catch (e) {
+        if (!settling.includes(errorCode(e))) throw e
+        err = e
+      }
+      if (this.remaining() < 200) throw err
+      await new Promise(resolve => setTimeout(resolve, 100))
     }
   }
 
@@ -336,6 +375,16 @@ class Harness {
       }
       if (!ok) {
         emit('error', { error: `timed out having consumed ${this.consumed + this.consumeErrors} of ${o.count}` })
+        return ok
+      }
+      // The consumer does not expose its metadata; an admin client of the
+      // same configuration asks the same listeners.
+      const admin = this.kafka.admin()
+      await admin.connect()
+      try {
+        await emitBrokers(admin)
+      } finally {
+        await admin.disconnect()
       }
       return ok
     } finally {

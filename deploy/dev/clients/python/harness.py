@@ -128,7 +128,10 @@ class Harness:
             schema_str = f.read()
         subject = a.subject or f"{a.topic}-value"
         if not a.invalid:
-            ser = AvroSerializer(self.registry, schema_str, conf={"auto.register.schemas": True})
+            conf = {"auto.register.schemas": True}
+            if a.subject:
+                conf["subject.name.strategy"] = lambda ctx, record_name: subject
+            ser = AvroSerializer(self.registry, schema_str, conf=conf)
             ctx = SerializationContext(a.topic, MessageField.VALUE)
             for i in range(a.count):
                 v = ser(record(i), ctx)
@@ -195,6 +198,7 @@ class Harness:
         left = p.flush(self.remaining())
         if left:
             raise RuntimeError(f"{left} records still undelivered at the timeout")
+        self.emit_brokers(p)
         if a.transactional:
             if a.txn == "abort" or self.produce_errors:
                 p.abort_transaction(self.remaining())
@@ -202,6 +206,12 @@ class Harness:
             else:
                 p.commit_transaction(self.remaining())
                 emit("txn", action="commit", transactional_id=a.transactional)
+
+    def emit_brokers(self, client):
+        """Reports the brokers a metadata request through client names."""
+        md = client.list_topics(self.a.topic, timeout=max(1.0, min(10.0, self.remaining())))
+        brokers = sorted(md.brokers.values(), key=lambda b: b.id)
+        emit("brokers", brokers=[{"node_id": b.id, "host": b.host, "port": b.port} for b in brokers])
 
     # ---- consume -----------------------------------------------------------
 
@@ -235,6 +245,7 @@ class Harness:
                         commit[(m.topic(), m.partition())] = m.offset() + 1
                 if commit:
                     c.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in commit.items()], asynchronous=False)
+            self.emit_brokers(c)
         finally:
             c.close()
         return True

@@ -2,6 +2,7 @@ package io.schemaproxy.dev;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -20,6 +21,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.avro.Schema;
@@ -39,6 +41,8 @@ import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.Node;
+import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.SaslConfigs;
 import org.apache.kafka.common.config.SslConfigs;
@@ -299,6 +303,7 @@ public final class Harness {
             });
       }
       producer.flush();
+      emitBrokers(producer.partitionsFor(topic));
       if (txnID != null) {
         if (opt.get("txn").equals("abort") || produceErrors.get() > 0) {
           producer.abortTransaction();
@@ -483,8 +488,31 @@ public final class Harness {
           consumer.commitSync(commit);
         }
       }
+      emitBrokers(consumer.partitionsFor(topic));
     }
     return true;
+  }
+
+  /** Reports the distinct brokers that lead or replicate the partitions, as metadata named them. */
+  private void emitBrokers(List<PartitionInfo> partitions) {
+    Map<Integer, Node> nodes = new TreeMap<>();
+    for (PartitionInfo pi : partitions) {
+      if (pi.leader() != null && !pi.leader().isEmpty()) {
+        nodes.put(pi.leader().id(), pi.leader());
+      }
+      for (Node n : pi.replicas()) {
+        if (!n.isEmpty()) {
+          nodes.put(n.id(), n);
+        }
+      }
+    }
+    ArrayNode list = JSON.createArrayNode();
+    for (Node n : nodes.values()) {
+      list.addObject().put("node_id", n.id()).put("host", n.host()).put("port", n.port());
+    }
+    ObjectNode ev = event("brokers");
+    ev.set("brokers", list);
+    emit(ev);
   }
 
   private void handle(ConsumerRecord<byte[], byte[]> r) {
