@@ -27,7 +27,7 @@ func TestRoundTrip(t *testing.T) {
 		for _, proto := range testbed.GroupProtocols(c) {
 			t.Run(fmt.Sprintf("%s/%s", c, proto), func(t *testing.T) {
 				t.Parallel()
-				topic := topicName(t)
+				topic := plainTopic(t)
 				es := run(t, k, testbed.SecPlaintext, c, "--topic", topic, "--mode", "both",
 					"--count", fmt.Sprint(roundTripCount), "--group-protocol", proto)
 				checkProduced(t, es, "k", roundTripCount)
@@ -38,26 +38,31 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-// TestCompression: each client produces with each codec and reads its own
-// records back; a second client (the next in testbed.Clients) reads them
-// too, so every codec is decoded by a library other than the one that
-// compressed it.
+// TestCompression: each client produces Avro records with each codec and
+// reads its own records back; a second client (the next in testbed.Clients)
+// reads them too, so every codec is decoded by a library other than the one
+// that compressed it. The proxy decompresses every batch to check its
+// schema IDs, so it reads each codec as each library writes it.
 func TestCompression(t *testing.T) {
 	t.Parallel()
 	k := broker(t, testbed.Plaintext)
 	for i, c := range testbed.Clients {
 		other := testbed.Clients[(i+1)%len(testbed.Clients)]
-		for _, codec := range testbed.Compressions[1:] { // "none" is TestRoundTrip's
+		for _, codec := range testbed.Compressions[1:] { // "none" is TestAvro's
 			t.Run(fmt.Sprintf("%s/%s", c, codec), func(t *testing.T) {
 				t.Parallel()
 				topic := topicName(t)
-				es := run(t, k, testbed.SecPlaintext, c, "--topic", topic, "--mode", "both",
-					"--count", fmt.Sprint(smallCount), "--compression", codec)
+				n := fmt.Sprint(smallCount)
+				es := run(t, k, testbed.SecPlaintext, c, append(avroFlags(t), "--topic", topic, "--mode", "both",
+					"--count", n, "--compression", codec)...)
 				checkProduced(t, es, "k", smallCount)
 				checkConsumed(t, es, es, "k", smallCount)
-				theirs := run(t, k, testbed.SecPlaintext, other, "--topic", topic, "--mode", "consume",
-					"--count", fmt.Sprint(smallCount), "--group", topic+".other")
+				checkUsers(t, es, "k")
+				checkAccepted(t, k, topic, smallCount)
+				theirs := run(t, k, testbed.SecPlaintext, other, append(avroFlags(t), "--topic", topic, "--mode", "consume",
+					"--count", n, "--group", topic+".other")...)
 				checkConsumed(t, theirs, es, "k", smallCount)
+				checkUsers(t, theirs, "k")
 			})
 		}
 	}
@@ -67,7 +72,7 @@ func TestCompression(t *testing.T) {
 func TestIdempotent(t *testing.T) {
 	t.Parallel()
 	k := broker(t, testbed.Plaintext)
-	topic := topicName(t)
+	topic := plainTopic(t)
 	es := run(t, k, testbed.SecPlaintext, testbed.Java, "--topic", topic, "--mode", "both",
 		"--count", fmt.Sprint(roundTripCount), "--idempotent", "--acks", "all", "--compression", "lz4")
 	checkProduced(t, es, "k", roundTripCount)
@@ -85,7 +90,7 @@ func TestTransactions(t *testing.T) {
 	for _, c := range testbed.Clients {
 		t.Run(string(c), func(t *testing.T) {
 			t.Parallel()
-			topic := topicName(t)
+			topic := plainTopic(t)
 			n := fmt.Sprint(smallCount)
 			aborted := run(t, k, testbed.SecPlaintext, c, "--topic", topic, "--mode", "produce", "--count", n,
 				"--transactional", topic+".tx", "--txn", "abort", "--key-prefix", "aborted")
@@ -122,7 +127,10 @@ func TestTransactions(t *testing.T) {
 	}
 }
 
-// TestSASL: each client authenticates with SCRAM-SHA-512 and with PLAIN.
+// TestSASL: each client authenticates with SCRAM-SHA-512 and with PLAIN,
+// through the proxy to the broker, and writes Avro records the proxy checks;
+// with SCRAM it also sends records under an unregistered schema ID, which
+// the proxy refuses.
 func TestSASL(t *testing.T) {
 	t.Parallel()
 	k := broker(t, testbed.SASL)
@@ -131,21 +139,27 @@ func TestSASL(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/%s", c, sec), func(t *testing.T) {
 				t.Parallel()
 				topic := topicName(t)
-				es := run(t, k, sec, c, "--topic", topic, "--mode", "both", "--count", fmt.Sprint(smallCount))
+				es := run(t, k, sec, c, append(avroFlags(t), "--topic", topic, "--mode", "both", "--count", fmt.Sprint(smallCount))...)
 				checkProduced(t, es, "k", smallCount)
 				checkConsumed(t, es, es, "k", smallCount)
+				checkUsers(t, es, "k")
+				checkAccepted(t, k, topic, smallCount)
+				if sec == testbed.SecSCRAM512 {
+					checkRejected(t, k, sec, c, invalidKinds[0], 5)
+				}
 			})
 		}
 	}
 }
 
 // TestSASLWrongPassword: a client with a bad password fails to connect
-// instead of hanging or producing.
+// instead of hanging or producing: the broker refuses it through the proxy.
 func TestSASLWrongPassword(t *testing.T) {
 	t.Parallel()
 	k := broker(t, testbed.SASL)
-	args := append([]string{"--bootstrap", target(t, k), "--timeout", "8", "--topic", topicName(t),
-		"--mode", "produce", "--count", "1"}, k.Flags(testbed.SecSCRAM512)...)
+	topic := plainTopic(t)
+	args := append([]string{"--bootstrap", target(t, k), "--timeout", "8", "--topic", topic,
+		"--mode", "produce", "--count", "1"}, proxyOf(t, k).flags(testbed.SecSCRAM512)...)
 	es, err := testbed.RunGo(t.Context(), append(args, "--password", "wrong")...)
 	// franz-go retries authentication until the record times out (a
 	// produce_error) or the harness does (an error).
@@ -156,7 +170,10 @@ func TestSASLWrongPassword(t *testing.T) {
 	}
 }
 
-// TestSSL: each client connects over TLS, trusting the broker's throwaway CA.
+// TestSSL: each client connects over TLS to the proxy, trusting the proxy's
+// throwaway CA (not the broker's); the proxy speaks TLS to the broker. Each
+// writes zstd-compressed Avro records the proxy checks, and records under an
+// unregistered schema ID, which it refuses.
 func TestSSL(t *testing.T) {
 	t.Parallel()
 	k := broker(t, testbed.SSL)
@@ -164,20 +181,25 @@ func TestSSL(t *testing.T) {
 		t.Run(string(c), func(t *testing.T) {
 			t.Parallel()
 			topic := topicName(t)
-			es := run(t, k, testbed.SecSSL, c, "--topic", topic, "--mode", "both", "--count", fmt.Sprint(smallCount),
-				"--compression", "zstd")
+			es := run(t, k, testbed.SecSSL, c, append(avroFlags(t), "--topic", topic, "--mode", "both",
+				"--count", fmt.Sprint(smallCount), "--compression", "zstd")...)
 			checkProduced(t, es, "k", smallCount)
 			checkConsumed(t, es, es, "k", smallCount)
+			checkUsers(t, es, "k")
+			checkAccepted(t, k, topic, smallCount)
+			checkRejected(t, k, testbed.SecSSL, c, invalidKinds[0], 5)
 		})
 	}
 }
 
 // TestRestart: records written before a broker restart are all read after
-// it, on the same address. Its own broker, so no other test sees the gap.
+// it, through the same proxy, which stays up while the broker is away. Its
+// own broker and proxy, so no other test sees the gap.
 func TestRestart(t *testing.T) {
 	t.Parallel()
 	k := testbed.StartKafkaT(t, testbed.Plaintext)
-	topic := topicName(t)
+	startProxyT(t, k)
+	topic := plainTopic(t)
 	n := fmt.Sprint(smallCount)
 	before := run(t, k, testbed.SecPlaintext, testbed.Go, "--topic", topic, "--mode", "produce", "--count", n)
 	checkProduced(t, before, "k", smallCount)

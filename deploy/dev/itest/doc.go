@@ -9,6 +9,8 @@
 //
 // TestMain installs the test bed (deploy/dev/setup.sh), starts one plaintext
 // broker and a schema registry for the whole package; the SASL and SSL
-// brokers start on first use, once each. Every test reaches Kafka through
-// target, the one place that will put schemaproxy in between.
+// brokers start on first use, once each, and each gets one schemaproxy in
+// this process in front of it, enforcing suitePolicy against the registry.
+// Every client reaches Kafka through target, that proxy; checks of what
+// landed ask the broker itself.
 package itest

@@ -17,40 +17,62 @@ import (
 // harnessTimeout bounds one harness run, start-up included.
 const harnessTimeout = 90 * time.Second
 
-// target returns the address clients of k connect to. Today that is the
-// broker itself; with schemaproxy in the path it becomes the proxy's
-// listener in front of k, and enforcing reports true.
+// target returns the address clients of k connect to: the bootstrap
+// listener of the schemaproxy in front of k. Tests that must see the broker
+// itself (what landed in a log) use k.Bootstrap.
 func target(t testing.TB, k *testbed.Kafka) string {
 	t.Helper()
-	return k.Bootstrap
+	return proxyOf(t, k).bootstrap()
 }
 
 // enforcing reports whether target puts schema enforcement in the path, so
 // records that do not match their schema are rejected instead of written.
-func enforcing(testing.TB) bool { return false }
+// Every proxy of the suite enforces suitePolicy.
+func enforcing(testing.TB) bool { return true }
 
 // topicName is unique per test and per run of the package, so reruns
-// against a kept broker and parallel tests never share a topic.
+// against a kept broker and parallel tests never share a topic. The proxy
+// checks its values against the registry: it is for Avro records.
 func topicName(t testing.TB, parts ...string) string {
 	name := strings.NewReplacer("/", ".", " ", "_").Replace(t.Name())
 	return strings.Join(append([]string{name}, parts...), ".") + fmt.Sprintf(".%d", runID)
 }
 
+// plainTopic is topicName for plain records: under suitePolicy the proxy
+// leaves its values unchecked.
+func plainTopic(t testing.TB, parts ...string) string {
+	return plainPrefix + topicName(t, parts...)
+}
+
 var runID = time.Now().UnixNano() % 1_000_000
 
-// run runs client with the bootstrap and security flags for k and args,
-// fails the test if the harness fails, and returns its events.
+// run runs client against the proxy in front of k, with the security flags
+// for sec and args, fails the test if the harness fails, and returns its
+// events. It checks that every broker address the client learned is the
+// proxy's, and that the proxy read the client's Produce and Fetch requests.
 func run(t testing.TB, k *testbed.Kafka, sec testbed.Security, client testbed.Client, args ...string) testbed.Events {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), harnessTimeout)
 	defer cancel()
-	full := append([]string{"--bootstrap", target(t, k), "--timeout", fmt.Sprint(int(harnessTimeout.Seconds()) - 10)}, k.Flags(sec)...)
+	sp := proxyOf(t, k)
+	full := append([]string{"--bootstrap", sp.bootstrap(), "--timeout", fmt.Sprint(int(harnessTimeout.Seconds()) - 10)}, sp.flags(sec)...)
 	full = append(full, args...)
+	produces, fetches := sp.requests("Produce"), sp.requests("Fetch")
 	start := time.Now()
 	events, err := testbed.Run(ctx, client, full...)
 	t.Logf("%s %s: %d events in %s", client, strings.Join(args, " "), len(events), time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		t.Fatalf("%s harness: %v\nlast events:\n%s", client, err, lastEvents(events, 8))
+	}
+	sp.checkBrokers(t, client, events)
+	// Other tests share the proxy, so only a count that did not move proves
+	// anything: then this client's requests went elsewhere.
+	done, _ := events.Done()
+	if done.Produced+done.ProduceErrors > 0 && sp.requests("Produce") == produces {
+		t.Errorf("%s produced %d records, but the proxy read no Produce request meanwhile", client, done.Produced+done.ProduceErrors)
+	}
+	if done.Consumed+done.ConsumeErrors > 0 && sp.requests("Fetch") == fetches {
+		t.Errorf("%s consumed %d records, but the proxy read no Fetch request meanwhile", client, done.Consumed+done.ConsumeErrors)
 	}
 	return events
 }
@@ -124,7 +146,8 @@ func checkConsumed(t testing.TB, consumed, produced testbed.Events, prefix strin
 }
 
 // checkWritten checks that the topic's end offsets add up to want records
-// (plus markers): the log holds no duplicate the consumer could have missed.
+// (plus markers): the log holds no duplicate the consumer could have missed,
+// and nothing the proxy rejected. It asks the broker itself, not the proxy.
 func checkWritten(t testing.TB, k *testbed.Kafka, sec testbed.Security, topic string, want int64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -133,7 +156,7 @@ func checkWritten(t testing.TB, k *testbed.Kafka, sec testbed.Security, topic st
 	if err != nil {
 		t.Fatal(err)
 	}
-	ends, err := testbed.EndOffsets(ctx, target(t, k), opts, topic)
+	ends, err := testbed.EndOffsets(ctx, k.Bootstrap, opts, topic)
 	if err != nil {
 		t.Fatal(err)
 	}

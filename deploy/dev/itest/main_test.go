@@ -17,7 +17,7 @@ import (
 	"github.com/schemaproxy/schemaproxy/deploy/dev/testbed"
 )
 
-var keepDir = flag.Bool("keep", false, "keep the brokers' directories (logs, data) after the run")
+var keepDir = flag.Bool("keep", false, "keep the brokers' and proxies' directories (logs, data) after the run")
 
 // Package state, set up once by TestMain.
 var (
@@ -30,24 +30,32 @@ var (
 	}
 )
 
-// lazyBroker starts its broker on first use; tests running in parallel wait
-// for the one start.
+// lazyBroker starts its broker, and the schemaproxy in front of it, on
+// first use; tests running in parallel wait for the one start.
 type lazyBroker struct {
 	once sync.Once
 	k    *testbed.Kafka
+	sp   *schemaProxy
 	err  error
 }
 
-// get returns the broker of mode, starting it on the first call.
+// get returns the broker of mode, starting it and its proxy on the first
+// call.
 func (lb *lazyBroker) get(mode testbed.Mode) (*testbed.Kafka, error) {
 	lb.once.Do(func() {
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		lb.k, lb.err = testbed.StartKafka(ctx, filepath.Join(runDir, string(mode)), mode)
-		if lb.err == nil {
-			fmt.Fprintf(os.Stderr, "itest: %s broker at %s started in %s\n", mode, lb.k.Bootstrap, time.Since(start).Round(time.Millisecond))
+		if lb.err != nil {
+			return
 		}
+		fmt.Fprintf(os.Stderr, "itest: %s broker at %s started in %s\n", mode, lb.k.Bootstrap, time.Since(start).Round(time.Millisecond))
+		if lb.sp, lb.err = startProxy(ctx, lb.k, filepath.Join(runDir, "proxy-"+string(mode))); lb.err != nil {
+			lb.err = fmt.Errorf("starting the proxy in front of the %s broker: %w", mode, lb.err)
+			return
+		}
+		fmt.Fprintf(os.Stderr, "itest: schemaproxy for the %s broker at %s\n", mode, lb.sp.bootstrap())
 	})
 	return lb.k, lb.err
 }
@@ -93,6 +101,13 @@ func runMain(m *testing.M) int {
 	}
 
 	for mode, lb := range brokers {
+		if lb.sp != nil {
+			fmt.Fprintf(os.Stderr, "itest: the proxy for the %s broker read %.0f Produce and %.0f Fetch requests, rejected %.0f partitions\n",
+				mode, lb.sp.requests("Produce"), lb.sp.requests("Fetch"), lb.sp.counter("schemaproxy_rejections_total", nil))
+			if err := lb.sp.stop(); err != nil {
+				fmt.Fprintf(os.Stderr, "itest: stopping the proxy for the %s broker: %v\n", mode, err)
+			}
+		}
 		if lb.k == nil {
 			continue
 		}
@@ -103,7 +118,7 @@ func runMain(m *testing.M) int {
 		cancel()
 	}
 	if code != 0 || *keepDir {
-		fmt.Fprintln(os.Stderr, "itest: broker logs kept in", runDir)
+		fmt.Fprintln(os.Stderr, "itest: broker and proxy logs kept in", runDir)
 	} else {
 		os.RemoveAll(runDir)
 	}
