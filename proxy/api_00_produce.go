@@ -64,13 +64,16 @@ func (pr *pair) handleProduce(version int16, corr int32, size int32) error {
 	}
 	if acks == 0 {
 		// Nothing can be reported: forward what passed, then close, as a
-		// broker does when an acks=0 request fails, so the client notices.
+		// broker does when an acks=0 request fails, so the client notices;
+		// but only after the responses owed for earlier requests, which a
+		// broker would have sent before reading this one.
 		if frame != nil {
 			if err := pr.writeUpstream(frame); err != nil {
 				return err
 			}
 		}
-		return &ProtocolError{Reason: metrics.ReasonAcks0Rejected, Err: fmt.Errorf("acks=0 produce: %d partition(s) rejected (first: %s); closing the connection as a broker does", len(rejs), rejs[0].msg)}
+		return &ProtocolError{Reason: metrics.ReasonAcks0Rejected, AfterResponses: true,
+			Err: fmt.Errorf("acks=0 produce: %d partition(s) rejected (first: %s); closing the connection as a broker does", len(rejs), rejs[0].msg)}
 	}
 	if frame == nil {
 		resp := req.ResponseKind().(*kmsg.ProduceResponse)

@@ -108,6 +108,9 @@ func (pr *pair) guard(name string, fn func() error) {
 	if errors.As(err, &pe) {
 		pr.log.Warn("closing connection", "goroutine", name, "reason", pe.Reason, "err", err)
 		pr.p.metrics.ConnectionErrors.WithLabelValues(pe.Reason).Inc()
+		if pe.AfterResponses {
+			return // readRequests has ended the queue; run closes once it is written
+		}
 	} else if !isClosed(err) {
 		pr.log.Debug("connection ended", "goroutine", name, "err", err)
 	}
