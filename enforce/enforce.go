@@ -120,7 +120,7 @@ func (e *Enforcer) Check(ctx context.Context, topic string, partition int32, rec
 	if e.m != nil {
 		t := e.m.Topic(topic)
 		e.m.Rejections.WithLabelValues(t, string(ve.Reason)).Inc()
-		e.m.Validated.WithLabelValues(t, "rejected").Inc()
+		e.m.Validated.WithLabelValues(t, "rejected").Add(float64(max(1, len(ve.Records))))
 	}
 	if rule.OnFailure == OnFailureLog {
 		e.logLimited("record fails its schema check; forwarding (on_failure: log)", "topic", topic, "partition", partition, "reason", string(ve.Reason), "err", ve.Error())
@@ -166,8 +166,9 @@ func batchError(err error, index int) *ValidationError {
 	return ve
 }
 
-// check reads the batch and checks every record, returning how many it
-// checked. It stops at the first failure: one bad record rejects its batch.
+// check reads the batch and checks every record, returning how many
+// passed. One bad record rejects its batch; the error is the first
+// failure, with every failing record listed in its Records.
 func (e *Enforcer) check(ctx context.Context, rule *Rule, topic string, records []byte) (int, error) {
 	b, err := protocol.ReadBatch(records)
 	if err != nil {
@@ -190,15 +191,30 @@ func (e *Enforcer) check(ctx context.Context, rule *Rule, topic string, records 
 	c := partChecker{e: e, topic: topic}
 	it := protocol.NewRecords(recs, b.NumRecords)
 	var r protocol.Record
+	var first *ValidationError
+	var failed []RecordError
 	n := 0
 	for it.Next(&r) {
-		if err := c.check(ctx, &rule.Value, false, &r); err != nil {
-			return n, err
+		err := c.check(ctx, &rule.Value, false, &r)
+		if err == nil {
+			err = c.check(ctx, &rule.Key, true, &r)
 		}
-		if err := c.check(ctx, &rule.Key, true, &r); err != nil {
-			return n, err
+		if err == nil {
+			n++
+			continue
 		}
-		n++
+		var ve *ValidationError
+		if !errors.As(err, &ve) {
+			return n, err // the registry could not answer: retriable
+		}
+		// Keep going: the answer lists every failing record, as a broker's
+		// record_errors do, so each gets its own reason in the client.
+		if first == nil {
+			first = ve
+		}
+		if len(failed) < MaxRecordErrors {
+			failed = append(failed, RecordError{Index: ve.Index, Message: ve.Error()})
+		}
 	}
 	if err := it.Err(); err != nil {
 		var be *protocol.BatchError
@@ -207,6 +223,10 @@ func (e *Enforcer) check(ctx context.Context, rule *Rule, topic string, records 
 			idx = be.Index
 		}
 		return n, batchError(err, idx)
+	}
+	if first != nil {
+		first.Records = failed
+		return n, first
 	}
 	return n, nil
 }

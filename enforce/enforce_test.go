@@ -280,3 +280,39 @@ func TestPayloadModeRefused(t *testing.T) {
 		t.Errorf("after refused reload, key mode: got %q, want id (old policy kept)", got)
 	}
 }
+
+// TestEveryFailingRecordListed: a rejection lists each failing record, so
+// clients that read record_errors (Java, librdkafka) give each its reason.
+func TestEveryFailingRecordListed(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	e := f.enforcer(t, "")
+	var rs []enforcetest.Rec
+	for i := range 8 {
+		v := avroValue(f.order)
+		switch i {
+		case 2:
+			v = avroValue(f.other)
+		case 5:
+			v = []byte("plain")
+		}
+		rs = append(rs, enforcetest.Rec{Value: v})
+	}
+	err := e.Check(context.Background(), "orders", 0, enforcetest.Batch(protocol.CodecZstd, rs...))
+	var ve *enforce.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("got %v, want a *ValidationError", err)
+	}
+	if ve.Index != 2 || ve.Reason != enforce.ReasonWrongSubject {
+		t.Errorf("first failure: got record %d %s, want record 2 wrong_subject", ve.Index, ve.Reason)
+	}
+	if len(ve.Records) != 2 || ve.Records[0].Index != 2 || ve.Records[1].Index != 5 {
+		t.Fatalf("records: got %+v, want records 2 and 5", ve.Records)
+	}
+	if !strings.HasPrefix(ve.Records[1].Message, "record 5: value ") {
+		t.Errorf("record 5 message: got %q", ve.Records[1].Message)
+	}
+	if got := testutil.ToFloat64(f.m.Enforce.Validated.WithLabelValues("orders", "rejected")); got != 2 {
+		t.Errorf("records_validated_total rejected: got %v, want 2", got)
+	}
+}

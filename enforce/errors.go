@@ -51,6 +51,19 @@ type ValidationError struct {
 	Subject   string // empty when no subject was involved
 	Reason    Reason
 	Detail    string
+	// Records lists every record of the batch that failed its check, in
+	// order, the first being this error's; at most MaxRecordErrors. Empty
+	// when the batch itself is at fault.
+	Records []RecordError
+}
+
+// MaxRecordErrors bounds how many failing records one rejection lists.
+const MaxRecordErrors = 100
+
+// RecordError is one failing record of a rejected batch.
+type RecordError struct {
+	Index   int    // position in the batch (the Produce response's batch_index)
+	Message string // as ValidationError.Error
 }
 
 // Error reads like "record 3: value schema id 7 is not registered under

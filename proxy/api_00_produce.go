@@ -115,14 +115,15 @@ func (pr *pair) checkProduce(chk Checker, req *kmsg.ProduceRequest) []rejection 
 			if err == nil {
 				continue
 			}
-			r := rejection{topic: t.Topic, partition: p.Partition, index: -1}
+			r := rejection{topic: t.Topic, partition: p.Partition}
 			var ve *enforce.ValidationError
 			if errors.As(err, &ve) {
 				r.code = codeInvalidRecord
 				r.msg = fmt.Sprintf("schemaproxy: %s[%d] %s (%s)", t.Topic, p.Partition, ve.Error(), ve.Reason)
-				if ve.Index >= 0 {
-					r.index, r.indexMsg = ve.Index, ve.Error()
+				if more := len(ve.Records) - 1; more > 0 {
+					r.msg += fmt.Sprintf("; %d more record(s) failed", more)
 				}
+				r.records = ve.Records
 			} else {
 				r.code = codeNotEnoughReplicas
 				r.msg = fmt.Sprintf("schemaproxy: %s[%d] not checked, retry: %v", t.Topic, p.Partition, err)
@@ -152,7 +153,7 @@ func (pr *pair) checkProduce(chk Checker, req *kmsg.ProduceRequest) []rejection 
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
 			if !done[topicPartition{t.Topic, p.Partition}] {
-				rejs = append(rejs, rejection{topic: t.Topic, partition: p.Partition, code: code, index: -1,
+				rejs = append(rejs, rejection{topic: t.Topic, partition: p.Partition, code: code,
 					msg: "schemaproxy: rejected with its request, which also held " + first.msg})
 			}
 		}
@@ -177,7 +178,7 @@ func (pr *pair) refuseOldProduce(hdr protocol.RequestHeader, body []byte) error 
 	var rejs []rejection
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
-			rejs = append(rejs, rejection{topic: t.Topic, partition: p.Partition, code: codeUnsupportedVersion, index: -1})
+			rejs = append(rejs, rejection{topic: t.Topic, partition: p.Partition, code: codeUnsupportedVersion})
 		}
 	}
 	applyRejections(resp, rejs)

@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/schemaproxy/schemaproxy/enforce"
 )
 
 // Kafka error codes the proxy answers with itself.
@@ -16,9 +18,8 @@ type rejection struct {
 	topic     string
 	partition int32
 	code      int16
-	msg       string // the partition error_message (v8+)
-	index     int    // the record at fault (record_errors batch_index, v8+), or -1
-	indexMsg  string
+	msg       string                // the partition error_message (v8+)
+	records   []enforce.RecordError // record_errors (v8+): each failing record
 }
 
 // applyRejections adds each rejected partition to resp, into the entry of
@@ -51,9 +52,9 @@ func applyRejections(resp *kmsg.ProduceResponse, rejs []rejection) {
 			msg := r.msg
 			p.ErrorMessage = &msg
 		}
-		if r.index >= 0 {
-			em := r.indexMsg
-			p.ErrorRecords = []kmsg.ProduceResponseTopicPartitionErrorRecord{{RelativeOffset: int32(r.index), ErrorMessage: &em}}
+		for _, re := range r.records {
+			em := re.Message
+			p.ErrorRecords = append(p.ErrorRecords, kmsg.ProduceResponseTopicPartitionErrorRecord{RelativeOffset: int32(re.Index), ErrorMessage: &em})
 		}
 		replaced := false
 		for i := range t.Partitions {

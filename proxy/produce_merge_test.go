@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/schemaproxy/schemaproxy/enforce"
 )
 
 // produceRequest builds a request with the given topics, each with
@@ -58,9 +60,9 @@ func TestSplitAndMergeListEveryPartitionOnce(t *testing.T) {
 		name string
 		rejs []rejection
 	}{
-		{"one partition", []rejection{{topic: "b", partition: 1, code: codeInvalidRecord, msg: "bad", index: 3, indexMsg: "record 3"}}},
-		{"whole topic", []rejection{{topic: "a", partition: 0, code: codeInvalidRecord, index: -1}, {topic: "a", partition: 1, code: codeInvalidRecord, index: -1}}},
-		{"retriable and invalid", []rejection{{topic: "c", partition: 0, code: codeNotEnoughReplicas, index: -1}, {topic: "a", partition: 1, code: codeInvalidRecord, index: 0}}},
+		{"one partition", []rejection{{topic: "b", partition: 1, code: codeInvalidRecord, msg: "bad", records: []enforce.RecordError{{Index: 3, Message: "record 3"}, {Index: 5, Message: "record 5"}}}}},
+		{"whole topic", []rejection{{topic: "a", partition: 0, code: codeInvalidRecord}, {topic: "a", partition: 1, code: codeInvalidRecord}}},
+		{"retriable and invalid", []rejection{{topic: "c", partition: 0, code: codeNotEnoughReplicas}, {topic: "a", partition: 1, code: codeInvalidRecord, records: []enforce.RecordError{{Index: 0, Message: "record 0"}}}}},
 		{"none", nil},
 	}
 	for _, tt := range tests {
@@ -123,8 +125,13 @@ func TestSplitAndMergeListEveryPartitionOnce(t *testing.T) {
 						if r.msg != "" && (p.ErrorMessage == nil || *p.ErrorMessage != r.msg) {
 							t.Errorf("v%d: %s/%d error message got %v, want %q", version, r.topic, r.partition, p.ErrorMessage, r.msg)
 						}
-						if r.index >= 0 && (len(p.ErrorRecords) != 1 || p.ErrorRecords[0].RelativeOffset != int32(r.index)) {
-							t.Errorf("v%d: %s/%d record errors got %+v, want batch index %d", version, r.topic, r.partition, p.ErrorRecords, r.index)
+						if len(p.ErrorRecords) != len(r.records) {
+							t.Errorf("v%d: %s/%d record errors got %+v, want %d", version, r.topic, r.partition, p.ErrorRecords, len(r.records))
+						}
+						for i, re := range r.records {
+							if i < len(p.ErrorRecords) && (p.ErrorRecords[i].RelativeOffset != int32(re.Index) || *p.ErrorRecords[i].ErrorMessage != re.Message) {
+								t.Errorf("v%d: %s/%d record error %d got %+v, want %+v", version, r.topic, r.partition, i, p.ErrorRecords[i], re)
+							}
 						}
 					}
 				}
