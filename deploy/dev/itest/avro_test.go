@@ -101,22 +101,14 @@ func TestInvalidAvro(t *testing.T) {
 	}
 }
 
-// javaBatchCompanion is how the Java producer fails a record of a batch
-// whose Produce response names another of its records in record_errors:
-// a bare KafkaException (UNKNOWN_SERVER_ERROR), without the broker's
-// message (Sender.failBatch). The proxy stops at a batch's first bad record
-// and names only that one, so a wholly invalid batch yields one
-// INVALID_RECORD and this for every other record.
-const javaBatchCompanion = "part of a batch which had one more more invalid records"
-
 // checkRejectError checks how client reported one record the proxy refused.
-// Java's exception carries the record_errors message, with the proxy's
+// The proxy names every failing record of a batch in record_errors, so
+// Java fails each with an InvalidRecordException carrying the proxy's
 // reason text; confluent-kafka's delivery report carries librdkafka's
 // generic text for the code, kafkajs and franz-go the code alone.
 func checkRejectError(t testing.TB, client testbed.Client, kind string, e testbed.Event, text string) {
 	t.Helper()
 	switch {
-	case client == testbed.Java && e.Code == "UNKNOWN_SERVER_ERROR" && strings.Contains(e.Error, javaBatchCompanion):
 	case e.Code != "INVALID_RECORD":
 		t.Errorf("%s: key %s failed with %s (%s), want INVALID_RECORD", kind, e.Key, e.Code, e.Error)
 	case client == testbed.Java && !strings.Contains(e.Error, text):
