@@ -1,7 +1,8 @@
 // Package proxytest runs a schemaproxy in front of an in-process kfake
-// cluster for tests: loopback listeners only, ports chosen free, and
-// every client connection's destination recorded so tests can assert that
-// no upstream address ever reaches a client.
+// cluster for tests: loopback listeners only, ports chosen free, every
+// client connection's destination recorded so tests can assert that no
+// upstream address ever reaches a client, and, given an enforcetest
+// registry, schema enforcement wired as cmd/schemaproxy wires it.
 package proxytest
 
 import (
@@ -18,6 +19,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/schemaproxy/schemaproxy/enforce"
+	"github.com/schemaproxy/schemaproxy/enforce/enforcetest"
 	"github.com/schemaproxy/schemaproxy/metrics"
 	"github.com/schemaproxy/schemaproxy/proxy"
 )
@@ -29,6 +32,8 @@ type Env struct {
 	Metrics *metrics.Metrics
 	Config  proxy.Config
 	Log     *slog.Logger
+	// Enforcer is the proxy's checker when Options.Registry was set, else nil.
+	Enforcer *enforce.Enforcer
 
 	mu    sync.Mutex
 	dials []string
@@ -40,6 +45,15 @@ type Options struct {
 	Proxy func(cfg *proxy.Config) // edits the proxy config before New
 	Log   io.Writer               // log destination; default: t.Log
 	Level slog.Level              // default: Info
+
+	// Registry, when not nil, makes the proxy enforce Policy against it:
+	// Config.Checker is an Enforcer whose metrics, registry requests and
+	// cache look-ups count in Env.Metrics. Proxy may still replace it.
+	Registry *enforcetest.Registry
+	// Policy is the YAML policy document; "" means enforce.DefaultPolicy.
+	Policy string
+	// RegistryOpts are extra options for the registry cache.
+	RegistryOpts []enforce.RegistryOpt
 }
 
 // New starts a 3-broker kfake cluster and a proxy in front of it; both stop
@@ -69,10 +83,15 @@ func Start(t testing.TB, c *kfake.Cluster, o Options) *Env {
 		Upstream:       c.ListenAddrs(),
 		BrokerPortBase: base,
 	}
+	m := metrics.New()
+	var enf *enforce.Enforcer
+	if o.Registry != nil {
+		enf = newEnforcer(t, o, m, log)
+		cfg.Checker = enf
+	}
 	if o.Proxy != nil {
 		o.Proxy(&cfg)
 	}
-	m := metrics.New()
 	p, err := proxy.New(cfg, log, m)
 	if err != nil {
 		t.Fatalf("proxy.New: %v", err)
@@ -85,8 +104,32 @@ func Start(t testing.TB, c *kfake.Cluster, o Options) *Env {
 		defer cancel()
 		p.Shutdown(ctx) //nolint:errcheck // a cut-short drain is fine at test end
 	})
-	return &Env{Cluster: c, Proxy: p, Metrics: m, Config: cfg, Log: log}
+	return &Env{Cluster: c, Proxy: p, Metrics: m, Config: cfg, Log: log, Enforcer: enf}
 }
+
+// newEnforcer builds the Enforcer for o.Registry and o.Policy, wired to m
+// as cmd/schemaproxy wires it.
+func newEnforcer(t testing.TB, o Options, m *metrics.Metrics, log *slog.Logger) *enforce.Enforcer {
+	t.Helper()
+	pol := enforce.DefaultPolicy()
+	if o.Policy != "" {
+		var err error
+		if pol, err = enforce.ParsePolicy([]byte(o.Policy)); err != nil {
+			t.Fatalf("policy: %v", err)
+		}
+	}
+	ropts := append([]enforce.RegistryOpt{enforce.WithRegistryObserver(enforce.RegistryObserver{
+		Request:     func(o string) { m.Enforce.RegistryCalls.WithLabelValues(o).Inc() },
+		CacheLookup: func(r string) { m.Enforce.CacheLookups.WithLabelValues(r).Inc() },
+	})}, o.RegistryOpts...)
+	reg := enforce.NewRegistry(o.Registry.Client, ropts...)
+	return enforce.New(staticPolicy{pol}, reg, enforce.WithLogger(log), enforce.WithMetrics(m.Enforce))
+}
+
+// staticPolicy is a PolicySource that never changes.
+type staticPolicy struct{ p *enforce.Policy }
+
+func (s staticPolicy) Load() *enforce.Policy { return s.p }
 
 // Bootstrap is the proxy's bootstrap address.
 func (e *Env) Bootstrap() string { return e.Proxy.Addr().String() }
