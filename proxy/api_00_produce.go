@@ -72,7 +72,7 @@ func (pr *pair) handleProduce(version int16, corr int32, size int32) error {
 				return err
 			}
 		}
-		return &ProtocolError{Reason: metrics.ReasonAcks0Rejected, AfterResponses: true,
+		return &ProtocolError{Reason: metrics.ReasonAcks0Rejected,
 			Err: fmt.Errorf("acks=0 produce: %d partition(s) rejected (first: %s); closing the connection as a broker does", len(rejs), rejs[0].msg)}
 	}
 	if frame == nil {

@@ -108,8 +108,12 @@ func (pr *pair) guard(name string, fn func() error) {
 	if errors.As(err, &pe) {
 		pr.log.Warn("closing connection", "goroutine", name, "reason", pe.Reason, "err", err)
 		pr.p.metrics.ConnectionErrors.WithLabelValues(pe.Reason).Inc()
-		if pe.AfterResponses {
-			return // readRequests has ended the queue; run closes once it is written
+		if name == "readRequests" {
+			// A broker reads one request at a time, so it has answered
+			// every earlier request before it reads the one that makes it
+			// close: readRequests has ended the queue, and run closes the
+			// pair once writeResponses has written it out.
+			return
 		}
 	} else if !isClosed(err) {
 		pr.log.Debug("connection ended", "goroutine", name, "err", err)

@@ -81,3 +81,30 @@ func beginShutdown(t testing.TB, e *proxytest.Env) <-chan error {
 	})
 	return done
 }
+
+// A request that makes the proxy close the connection (here an
+// inter-broker key) closes it only after the responses owed for earlier
+// requests, as a broker that reads one request at a time would.
+func TestProtocolErrorClosesAfterEarlierResponses(t *testing.T) {
+	t.Parallel()
+	e := proxytest.New(t, proxytest.Options{Kfake: []kfake.Opt{kfake.SeedTopics(1, "owed")}})
+	release := holdNextProduce(e)
+	raw := dialRaw(t, e.Proxy.NodeAddr(e.Cluster.LeaderFor("owed", 0)))
+	b1, firstCorr := raw.frame(produceRequest(11, -1, "owed", 0, "owed"))
+	bad := kmsg.NewPtrLeaderAndISRRequest()
+	bad.Version = 1
+	b2, _ := raw.frame(bad)
+	raw.write(append(b1, b2...))
+	proxytest.Eventually(t, 10*time.Second, func() error {
+		if got := connErrors(e.Metrics, "protocol"); got != 1 {
+			return fmt.Errorf("protocol errors %v, want 1", got)
+		}
+		return nil
+	})
+	close(release)
+	resp := raw.read(firstCorr).(*kmsg.ProduceResponse)
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Errorf("owed produce: error %d, want 0", code)
+	}
+	expectClosed(t, raw.c)
+}

@@ -19,11 +19,6 @@ var (
 type ProtocolError struct {
 	Reason string
 	Err    error
-	// AfterResponses, set on an error from reading requests, closes the
-	// connection only once the responses owed for earlier requests are
-	// written: a broker reads one request at a time, so it has sent them
-	// before it reads the request that makes it close.
-	AfterResponses bool
 }
 
 func (e *ProtocolError) Error() string { return e.Err.Error() }
