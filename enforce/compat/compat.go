@@ -94,9 +94,9 @@ type Problem struct {
 }
 
 // String reads like "field amount changed type from int to string
-// (backward, against v1)".
+// [backward, against v1]".
 func (p Problem) String() string {
-	return fmt.Sprintf("%s (%s, against %s)", p.Message, p.Direction, p.Against)
+	return fmt.Sprintf("%s [%s, against %s]", p.Message, p.Direction, p.Against)
 }
 
 // Check returns why newer cannot replace earlier (oldest first) under

@@ -338,7 +338,7 @@ func TestCheckNoEarlierVersion(t *testing.T) {
 func TestProblemString(t *testing.T) {
 	t.Parallel()
 	p := Problem{Against: "v1", Direction: DirForward, Message: "field value removed without a default"}
-	if got, want := p.String(), "field value removed without a default (forward, against v1)"; got != want {
+	if got, want := p.String(), "field value removed without a default [forward, against v1]"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
@@ -379,7 +379,7 @@ func TestCheckBothDirections(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
-	if s, w := got[0].String(), "field amount changed type from int to string (backward and forward, against v1)"; s != w {
+	if s, w := got[0].String(), "field amount changed type from int to string [backward and forward, against v1]"; s != w {
 		t.Errorf("String: got %q, want %q", s, w)
 	}
 }
