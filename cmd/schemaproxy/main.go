@@ -28,6 +28,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = serve(ctx, args, stdout, stderr)
 	case "demo":
 		err = demo(ctx, args, stdout, stderr)
+	case "check":
+		err = checkCmd(ctx, args, stdout, stderr)
+	case "register":
+		err = registerCmd(ctx, args, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -36,6 +40,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err != nil {
+		var code exitCode
+		if errors.As(err, &code) {
+			return int(code)
+		}
 		var ue usageError
 		if errors.As(err, &ue) {
 			if errors.Is(ue.err, errHelp) {
@@ -53,9 +61,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 const usage = `Usage: schemaproxy [command] [flags]
 
 Commands:
-  serve   run the proxy (the default command)
-  demo    run the proxy in front of an embedded in-process Kafka cluster
-  help    print this text
+  serve     run the proxy (the default command)
+  demo      run the proxy in front of an embedded in-process Kafka cluster and registry
+  check     check a directory of schemas against a registry (or, --local, against
+            previous versions); for CI
+  register  check, then register what is compatible
+  help      print this text
 
 Run "schemaproxy COMMAND --help" for a command's flags.
 `
