@@ -4,38 +4,55 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
+	"log/slog"
 	"net"
+	"os"
 	"os/signal"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/sr"
 
+	"github.com/schemaproxy/schemaproxy/cmd/schemaproxy/schemas"
+	"github.com/schemaproxy/schemaproxy/enforce"
+	"github.com/schemaproxy/schemaproxy/examples"
 	"github.com/schemaproxy/schemaproxy/metrics"
 	"github.com/schemaproxy/schemaproxy/proxy"
 )
 
 // demoConfig is what "schemaproxy demo" is told on its command line.
 type demoConfig struct {
-	Listen        string
-	MetricsListen string
-	Brokers       int
-	Topics        []string
-	LogLevel      string
+	Listen         string
+	MetricsListen  string
+	RegistryListen string
+	Brokers        int
+	Topics         []string
+	Schemas        string
+	Smoke          bool
+	LogLevel       string
 }
 
 func (c *demoConfig) flags(fs *pflag.FlagSet) {
-	fs.StringVar(&c.Listen, "listen", "127.0.0.1:9192", "proxy bootstrap listener, HOST:PORT; node N is served on the next ports")
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:9192", "proxy bootstrap listener, HOST:PORT; node N is served on the port N above it")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "127.0.0.1:9190", "HOST:PORT serving /metrics, /healthz and /readyz")
+	fs.StringVar(&c.RegistryListen, "registry-listen", "127.0.0.1:8081", "HOST:PORT of the embedded schema registry (Confluent REST API)")
 	fs.IntVar(&c.Brokers, "brokers", 3, "brokers in the embedded in-process Kafka cluster")
-	fs.StringSliceVar(&c.Topics, "topics", []string{"memory.created"}, "topics created at start, 3 partitions each")
+	fs.StringSliceVar(&c.Topics, "topics", nil, "topics created at start, 3 partitions each, besides one per <topic>-value subject registered (default: none)")
+	fs.StringVar(&c.Schemas, "schemas", "", "directory of schemas to register at start, named as \"schemaproxy register\" names them (default: the embedded examples/schemas)")
+	fs.BoolVar(&c.Smoke, "smoke", false, "produce one valid and one invalid memory.created event through the proxy, print both outcomes and exit: 0 if the valid one landed and the invalid one was rejected")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
 
-// demo runs an embedded Kafka cluster (kfake, in process, loopback only)
-// with the proxy in front of it until interrupted.
+// demo runs an embedded Kafka cluster (kfake) and schema registry
+// (srfake), both in process on loopback, with the proxy in front
+// enforcing the default policy, until interrupted; or, with --smoke,
+// until one valid and one invalid event have gone through.
 func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c demoConfig
 	if err := parseFlags("demo", args, stderr, c.flags); err != nil {
@@ -48,50 +65,156 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(c.Brokers), kfake.SeedTopics(3, c.Topics...), kfake.AllowAutoTopicCreation())
+	var schemaFS fs.FS
+	schemaRoot := c.Schemas
+	if c.Schemas == "" {
+		schemaRoot = "examples/schemas"
+		schemaFS, _ = fs.Sub(examples.Schemas, "schemas")
+	} else {
+		if info, err := os.Stat(c.Schemas); err != nil || !info.IsDir() {
+			return usageError{fmt.Errorf("--schemas %s is not a directory", c.Schemas)}
+		}
+		schemaFS = os.DirFS(c.Schemas)
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	// The registry, with the example schemas.
+	reg, err := startDemoRegistry(c.RegistryListen)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		reg.Shutdown(sctx) //nolint:errcheck // best effort at exit
+	}()
+	cl, err := sr.NewClient(sr.URLs(reg.URL()), sr.UserAgent("schemaproxy-demo"))
+	if err != nil {
+		return err
+	}
+	rep, err := schemas.Run(ctx, schemaFS, schemaRoot, schemas.Options{Mode: schemas.ModeRegister, Client: cl})
+	if err != nil {
+		return fmt.Errorf("registering the demo schemas: %w", err)
+	}
+	if rep.ExitCode() != 0 {
+		rep.WriteText(stderr) //nolint:errcheck // best effort before failing
+		return fmt.Errorf("registering the demo schemas from %s failed", schemaRoot)
+	}
+	topics := slices.Clone(c.Topics)
+	for _, res := range rep.Results {
+		if t, ok := strings.CutSuffix(res.Subject, "-value"); ok && !slices.Contains(topics, t) {
+			topics = append(topics, t)
+		}
+	}
+
+	// Kafka, and the proxy in front of it checking every record.
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(c.Brokers), kfake.SeedTopics(3, topics...), kfake.AllowAutoTopicCreation())
 	if err != nil {
 		return fmt.Errorf("embedded kafka: %w", err)
 	}
 	defer cluster.Close()
-
 	m := metrics.New()
-	p, err := proxy.New(proxy.Config{Listen: c.Listen, Upstream: cluster.ListenAddrs()}, log, m)
+	enforcer, err := demoEnforcer(cl, log, m)
+	if err != nil {
+		return err
+	}
+	p, err := proxy.New(proxy.Config{Listen: c.Listen, Upstream: cluster.ListenAddrs(), Checker: enforcer}, log, m)
 	if err != nil {
 		return usageError{err}
 	}
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	if err := p.Start(ctx); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", c.MetricsListen)
 	if err != nil {
+		p.Shutdown(context.Background()) //nolint:errcheck // nothing is in flight yet
 		return fmt.Errorf("metrics listener: %w", err)
 	}
 	admin := newAdminServer(p, m)
 	go admin.Serve(ln) //nolint:errcheck // returns ErrServerClosed on Shutdown
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		admin.Shutdown(sctx) //nolint:errcheck // best effort at exit
+	}()
+
+	if c.Smoke {
+		err := runSmoke(ctx, stdout, p.Addr().String(), cluster.ListenAddrs(), rep)
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		p.Shutdown(sctx) //nolint:errcheck // the smoke result is what counts
+		return err
+	}
 
 	host, port, _ := net.SplitHostPort(c.Listen)
 	base, _ := strconv.Atoi(port)
-	fmt.Fprintf(stdout, `schemaproxy demo is running.
+	bootstrap, registry, metricsAddr := p.Addr().String(), reg.URL(), ln.Addr().String()
+	var subjects []string
+	for _, res := range rep.Results {
+		subjects = append(subjects, fmt.Sprintf("%s (id %d, from %s)", res.Subject, res.ID, res.File))
+	}
+	topic, id := "memory.created", 0
+	if !slices.Contains(topics, topic) && len(topics) > 0 {
+		topic = topics[0]
+	}
+	for _, res := range rep.Results {
+		if res.Subject == topic+"-value" {
+			id = res.ID
+		}
+	}
+	self := selfCommand()
+	fmt.Fprintf(stdout, `schemaproxy demo is running, checking every record value against the registry.
 
-  bootstrap (point clients here)  %s
-  node listeners                  %s ports %d..%d
-  metrics                         http://%s/metrics
-  embedded Kafka (behind proxy)   %v
-  topics                          %v
+  bootstrap (point clients here)  %[1]s
+  node listeners                  %[2]s ports %[3]d..%[4]d
+  schema registry                 %[5]s
+  metrics                         http://%[6]s/metrics
+  embedded Kafka (behind proxy)   %[7]s
+  topics                          %[8]s
+  subjects                        %[9]s
 
 Try:
-  kcat -b %s -L                         # every broker shown is the proxy
-  kcat -b %s -P -t %s <<< 'hello'
-  curl -s http://%s/metrics | grep '^schemaproxy_requests_total'
+  curl -s %[5]s/subjects                   # what the registry holds
+  kcat -b %[1]s -P -t %[10]s <<< 'not avro'    # rejected: INVALID_RECORD (no schema ID)
+  kafka-avro-console-producer --bootstrap-server %[1]s --topic %[10]s \
+      --property schema.registry.url=%[5]s --property value.schema.id=%[11]d
+  %[12]s check --registry %[5]s examples/schemas
+  %[12]s check --registry %[5]s examples/evolution/incompatible
+  %[12]s register --dry-run --registry %[5]s examples/evolution/compatible
+  %[12]s check --local --previous examples/schemas examples/evolution/incompatible
+  curl -s http://%[6]s/metrics | grep -E '^schemaproxy_(records_validated|rejections)_total'
 
 Ctrl-C stops it.
-`, p.Addr(), host, base+1, base+c.Brokers, ln.Addr(), cluster.ListenAddrs(), c.Topics,
-		p.Addr(), p.Addr(), c.Topics[0], ln.Addr())
+`, bootstrap, host, base+1, base+c.Brokers, registry, metricsAddr, strings.Join(cluster.ListenAddrs(), ","),
+		strings.Join(topics, ", "), strings.Join(subjects, ", "), topic, id, self)
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	admin.Shutdown(sctx) //nolint:errcheck // best effort at exit
 	return p.Shutdown(sctx)
+}
+
+// selfCommand is how the banner's commands call schemaproxy again: the
+// path it was started by, or "go run ./cmd/schemaproxy" when that path is
+// a temporary build (make demo runs go run).
+func selfCommand() string {
+	if exe := os.Args[0]; !strings.Contains(exe, "go-build") {
+		return exe
+	}
+	return "go run ./cmd/schemaproxy"
+}
+
+// demoEnforcer wires enforcement as serve does: the default policy (every
+// non-internal topic's values carry a schema ID registered under
+// <topic>-value), the registry cache, and the metrics.
+func demoEnforcer(cl *sr.Client, log *slog.Logger, m *metrics.Metrics) (*enforce.Enforcer, error) {
+	store, err := enforce.NewPolicyStore("", log, enforce.WithPolicyCheck(enforce.CheckSupported))
+	if err != nil {
+		return nil, err
+	}
+	reg := enforce.NewRegistry(cl, enforce.WithRegistryObserver(enforce.RegistryObserver{
+		Request:     func(o string) { m.Enforce.RegistryCalls.WithLabelValues(o).Inc() },
+		CacheLookup: func(r string) { m.Enforce.CacheLookups.WithLabelValues(r).Inc() },
+	}))
+	return enforce.New(store, reg, enforce.WithLogger(log), enforce.WithMetrics(m.Enforce)), nil
 }

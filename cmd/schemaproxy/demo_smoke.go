@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/hamba/avro/v2"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/schemaproxy/schemaproxy/cmd/schemaproxy/schemas"
+	"github.com/schemaproxy/schemaproxy/examples"
+)
+
+// smokeTopic is the topic, and smokeSubject the subject, of the smoke
+// test's events: the example MemoryCreated schema.
+const (
+	smokeTopic   = "memory.created"
+	smokeSubject = smokeTopic + "-value"
+	smokeFile    = "schemas/memory.created.avsc"
+	smokeTimeout = 20 * time.Second
+)
+
+// memoryCreated is one event of the example schema
+// examples/schemas/memory.created.avsc.
+type memoryCreated struct {
+	EventID        string         `avro:"event_id"`
+	EventType      string         `avro:"event_type"`
+	Timestamp      string         `avro:"timestamp"`
+	SourceService  string         `avro:"source_service"`
+	MemoryID       string         `avro:"memory_id"`
+	UserID         *string        `avro:"user_id"`
+	AgentID        *string        `avro:"agent_id"`
+	ContentPreview string         `avro:"content_preview"`
+	Metadata       map[string]any `avro:"metadata"`
+}
+
+// runSmoke produces a valid event (Confluent framing: magic 0, the schema
+// ID, Avro binary) and an invalid one (JSON, no framing) to memory.created
+// through the proxy at bootstrap, reads the valid one back from the
+// brokers directly, and prints both outcomes. It returns nil only if the
+// valid event landed intact and the invalid one was rejected with
+// INVALID_RECORD.
+func runSmoke(ctx context.Context, w io.Writer, bootstrap string, brokers []string, rep *schemas.Report) error {
+	ctx, cancel := context.WithTimeout(ctx, smokeTimeout)
+	defer cancel()
+	id := 0
+	for _, res := range rep.Results {
+		if res.Subject == smokeSubject {
+			id = res.ID
+		}
+	}
+	if id == 0 {
+		return fmt.Errorf("smoke: no schema registered under %s (the smoke test needs the example schemas)", smokeSubject)
+	}
+	text, err := examples.Schemas.ReadFile(smokeFile)
+	if err != nil {
+		return err
+	}
+	schema, err := schemas.ParseAvro(string(text))
+	if err != nil {
+		return fmt.Errorf("smoke: %s: %w", smokeFile, err)
+	}
+	user := "user-42"
+	event := memoryCreated{
+		EventID:        "evt-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		EventType:      "memory.created",
+		Timestamp:      time.Now().UTC().Format(time.RFC3339),
+		SourceService:  "schemaproxy-demo",
+		MemoryID:       "mem-1",
+		UserID:         &user,
+		ContentPreview: "The user prefers short answers.",
+		Metadata:       map[string]any{"importance": 3, "pinned": true, "lang": "en", "expires": nil},
+	}
+	payload, err := avro.Marshal(schema, event)
+	if err != nil {
+		return fmt.Errorf("smoke: encoding the event: %w", err)
+	}
+	valid := binary.BigEndian.AppendUint32([]byte{0}, uint32(id))
+	valid = append(valid, payload...)
+	invalid := []byte(`{"event_id":"evt-json","event_type":"memory.created"}`)
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.DefaultProduceTopic(smokeTopic), kgo.DisableIdempotentWrite())
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+
+	fmt.Fprintf(w, "smoke test: two events to %s through schemaproxy at %s\n", smokeTopic, bootstrap)
+	var failed []string
+	landed, err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte(event.MemoryID), Value: valid}).First()
+	if err != nil {
+		fmt.Fprintf(w, "valid event    (Avro, schema id %d): FAILED: %v\n", id, err)
+		failed = append(failed, "the valid event was not accepted")
+	} else {
+		back, err := readBack(ctx, brokers, landed.Partition, landed.Offset)
+		switch {
+		case err != nil:
+			fmt.Fprintf(w, "valid event    (Avro, schema id %d): accepted by the proxy, but reading it back from the brokers failed: %v\n", id, err)
+			failed = append(failed, "the valid event could not be read back")
+		case !bytes.Equal(back, valid):
+			fmt.Fprintf(w, "valid event    (Avro, schema id %d): the brokers hold different bytes at %s[%d] offset %d\n", id, smokeTopic, landed.Partition, landed.Offset)
+			failed = append(failed, "the valid event landed changed")
+		default:
+			var got memoryCreated
+			if err := avro.Unmarshal(schema, back[5:], &got); err != nil || got.EventID != event.EventID {
+				fmt.Fprintf(w, "valid event    (Avro, schema id %d): landed, but does not decode as sent: %v\n", id, err)
+				failed = append(failed, "the valid event does not decode")
+				break
+			}
+			fmt.Fprintf(w, "valid event    (Avro, schema id %d): landed in %s[%d] at offset %d; read back from the brokers: event_id %s\n",
+				id, smokeTopic, landed.Partition, landed.Offset, got.EventID)
+		}
+	}
+
+	_, err = cl.ProduceSync(ctx, &kgo.Record{Key: []byte("evt-json"), Value: invalid}).First()
+	switch {
+	case errors.Is(err, kerr.InvalidRecord):
+		fmt.Fprintf(w, "invalid event  (JSON, no schema id):  rejected with INVALID_RECORD, as it should be\n")
+	case err == nil:
+		fmt.Fprintf(w, "invalid event  (JSON, no schema id):  FAILED: accepted\n")
+		failed = append(failed, "the invalid event was accepted")
+	default:
+		fmt.Fprintf(w, "invalid event  (JSON, no schema id):  FAILED: got %v, want INVALID_RECORD\n", err)
+		failed = append(failed, "the invalid event failed otherwise")
+	}
+
+	if len(failed) > 0 {
+		fmt.Fprintln(w, "smoke test FAILED")
+		return fmt.Errorf("smoke test failed: %v", failed)
+	}
+	fmt.Fprintln(w, "smoke test passed")
+	return nil
+}
+
+// readBack reads the record at partition and offset of the smoke topic
+// from the brokers directly, bypassing the proxy.
+func readBack(ctx context.Context, brokers []string, partition int32, offset int64) ([]byte, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{smokeTopic: {partition: kgo.NewOffset().At(offset)}}))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	for {
+		fetches := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("nothing at %s[%d] offset %d: %w", smokeTopic, partition, offset, err)
+		}
+		var fetchErr error
+		fetches.EachError(func(_ string, _ int32, err error) { fetchErr = err })
+		if fetchErr != nil {
+			return nil, fetchErr
+		}
+		for _, r := range fetches.Records() {
+			if r.Partition == partition && r.Offset == offset {
+				return r.Value, nil
+			}
+		}
+	}
+}
