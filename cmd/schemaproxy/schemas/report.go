@@ -28,8 +28,8 @@ const (
 var statusOrder = []Status{StatusCompatible, StatusNew, StatusSkipped, StatusRegistered, StatusUnchanged,
 	StatusWouldRegister, StatusIncompatible, StatusError}
 
-// failed reports whether s fails a check: 1 for incompatible, 2 for an
-// error, else 0.
+// exitCode is what s contributes to the exit code: 1 for incompatible,
+// 2 for an error, else 0.
 func (s Status) exitCode() int {
 	switch s {
 	case StatusIncompatible:

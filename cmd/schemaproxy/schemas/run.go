@@ -61,7 +61,8 @@ type Options struct {
 	// DryRun makes ModeRegister stop short of registering.
 	DryRun bool
 	// Level and Previous (oldest first) are ModeLocal's compatibility
-	// level and earlier versions.
+	// level (zero means compat.Backward, the registry's default) and
+	// earlier versions.
 	Level    compat.Level
 	Previous []Source
 }
@@ -78,6 +79,9 @@ func Run(ctx context.Context, fsys fs.FS, root string, o Options) (*Report, erro
 	}
 	if o.Parallel <= 0 {
 		o.Parallel = DefaultParallel
+	}
+	if o.Level == "" {
+		o.Level = compat.Backward
 	}
 	if o.Mode != ModeLocal && o.Client == nil {
 		return nil, errors.New("schemas: a registry client is required outside ModeLocal")
