@@ -7,6 +7,7 @@ package proxytest
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -190,11 +191,24 @@ func (e *Env) AssertNoLeak(t testing.TB) {
 }
 
 // FreePorts returns a free loopback listen address and a broker port base
-// with n free ports after it.
+// with n free ports after it, failing the test if there is none.
 func FreePorts(t testing.TB, n int) (listen string, base int) {
 	t.Helper()
+	listen, base, err := FindFreePorts(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return listen, base
+}
+
+// FindFreePorts finds a loopback listen address and a broker port base
+// with n free ports after it. It searches below the kernel's ephemeral
+// range (32768 and up on Linux), where kernel-chosen ports (kfake's and
+// real brokers' listeners, outgoing connections) never land, so a run it
+// found stays free.
+func FindFreePorts(n int) (listen string, base int, err error) {
 	for range 100 {
-		start := 20000 + rand.IntN(40000)
+		start := 20000 + rand.IntN(12000-n)
 		var lns []net.Listener
 		ok := true
 		for i := 0; i <= n; i++ {
@@ -209,11 +223,10 @@ func FreePorts(t testing.TB, n int) (listen string, base int) {
 			ln.Close()
 		}
 		if ok {
-			return "127.0.0.1:" + strconv.Itoa(start), start + 1
+			return "127.0.0.1:" + strconv.Itoa(start), start + 1, nil
 		}
 	}
-	t.Fatalf("no run of %d free ports found", n+1)
-	return "", 0
+	return "", 0, fmt.Errorf("no run of %d free ports found on 127.0.0.1", n+1)
 }
 
 type tWriter struct{ t testing.TB }

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
-	mrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -30,6 +29,7 @@ import (
 	"github.com/schemaproxy/schemaproxy/enforce"
 	"github.com/schemaproxy/schemaproxy/metrics"
 	"github.com/schemaproxy/schemaproxy/proxy"
+	"github.com/schemaproxy/schemaproxy/proxy/proxytest"
 )
 
 // suitePolicy is every proxy's topic policy: the default policy (a value
@@ -100,7 +100,7 @@ func startProxy(ctx context.Context, k *testbed.Kafka, dir string) (*schemaProxy
 		Request:     func(o string) { m.Enforce.RegistryCalls.WithLabelValues(o).Inc() },
 		CacheLookup: func(r string) { m.Enforce.CacheLookups.WithLabelValues(r).Inc() },
 	}))
-	listen, base, err := freePorts(8)
+	listen, base, err := proxytest.FindFreePorts(8)
 	if err != nil {
 		return nil, errors.Join(err, logFile.Close())
 	}
@@ -258,33 +258,6 @@ func (sp *schemaProxy) checkBrokers(t testing.TB, client testbed.Client, es test
 			}
 		}
 	}
-}
-
-// freePorts finds a loopback listen address and a broker port base with n
-// free ports after it. It searches below the kernel's ephemeral range
-// (32768 and up on Linux), where kafka.sh's kernel-chosen broker ports and
-// the harnesses' outgoing connections never land.
-func freePorts(n int) (listen string, base int, err error) {
-	for range 100 {
-		start := 20000 + mrand.IntN(12000-n)
-		var lns []net.Listener
-		ok := true
-		for i := 0; i <= n; i++ {
-			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(start+i))
-			if err != nil {
-				ok = false
-				break
-			}
-			lns = append(lns, ln)
-		}
-		for _, ln := range lns {
-			ln.Close()
-		}
-		if ok {
-			return "127.0.0.1:" + strconv.Itoa(start), start + 1, nil
-		}
-	}
-	return "", 0, fmt.Errorf("no run of %d free ports found on 127.0.0.1", n+1)
 }
 
 // proxyTLS makes a throwaway CA and a certificate it signs for 127.0.0.1
