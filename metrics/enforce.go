@@ -14,7 +14,7 @@ const DefaultTopicCap = 100
 
 // Enforcement holds the schema-enforcement series:
 //
-//	records_validated_total{topic,result}  counter    records checked; accepted (passed, batch forwarded) or rejected (failed its own check)
+//	records_validated_total{topic,result}  counter    records checked; accepted (its batch passed) or rejected (failed its own check)
 //	rejections_total{topic,reason}         counter    partitions rejected, by reason (a fixed enum)
 //	registry_requests_total{outcome}       counter    registry HTTP calls; outcome is ok, not_found or error
 //	registry_cache_lookups_total{result}   counter    registry cache look-ups; result is hit or miss
@@ -38,7 +38,7 @@ func newEnforcement(reg *prometheus.Registry) *Enforcement {
 	e := &Enforcement{topicCap: DefaultTopicCap, topics: make(map[string]struct{})}
 	e.Validated = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "schemaproxy_records_validated_total",
-		Help: "Records checked against the topic policy, by topic and result: accepted (passed, in a batch that was forwarded) or rejected (failed its own check).",
+		Help: "Records checked against the topic policy, by topic and result: accepted (its batch passed) or rejected (failed its own check).",
 	}, []string{"topic", "result"})
 	e.Rejections = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "schemaproxy_rejections_total",
