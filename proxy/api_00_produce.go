@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -128,7 +129,7 @@ func (pr *pair) checkProduce(chk Checker, req *kmsg.ProduceRequest) []rejection 
 				r.code = codeNotEnoughReplicas
 				r.msg = fmt.Sprintf("schemaproxy: %s[%d] not checked, retry: %v", t.Topic, p.Partition, err)
 			}
-			if pr.log.Enabled(ctx, -4) {
+			if pr.log.Enabled(ctx, slog.LevelDebug) {
 				pr.log.Debug("produce partition rejected", "topic", t.Topic, "partition", p.Partition, "error_code", r.code, "err", r.msg)
 			}
 			rejs = append(rejs, r)
