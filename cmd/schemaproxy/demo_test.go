@@ -48,14 +48,9 @@ func TestDemoRuns(t *testing.T) {
 	listen, _ := proxytest.FreePorts(t, 3)
 	metricsAddr, _ := proxytest.FreePorts(t, 0)
 	registryAddr, _ := proxytest.FreePorts(t, 0)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"demo", "--listen", listen, "--metrics-listen", metricsAddr,
-			"--registry-listen", registryAddr, "--log-level", "warn"}, &stdout, &stderr)
-	}()
+	cmd := startCmd(t, "demo", "--listen", listen, "--metrics-listen", metricsAddr,
+		"--registry-listen", registryAddr, "--log-level", "warn")
+	ctx, stdout, stderr := cmd.ctx, &cmd.stdout, &cmd.stderr
 	proxytest.Eventually(t, 10*time.Second, func() error {
 		if !strings.Contains(stdout.String(), "Ctrl-C stops it.") {
 			return fmt.Errorf("no banner yet; stderr: %s", stderr.String())
@@ -99,13 +94,5 @@ func TestDemoRuns(t *testing.T) {
 		t.Errorf("readyz: got %d, %v", code, err)
 	}
 
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("exit code: got %d, want 0; stderr:\n%s", code, stderr.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("demo did not stop after its context was cancelled")
-	}
+	cmd.stop(t)
 }

@@ -57,14 +57,9 @@ func TestServeEndToEnd(t *testing.T) {
 	defer c.Close()
 	listen, _ := proxytest.FreePorts(t, 4)
 	metricsAddr, _ := proxytest.FreePorts(t, 0)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--listen", listen, "--metrics-listen", metricsAddr,
-			"--upstream", strings.Join(c.ListenAddrs(), ","), "--log-format", "json"}, &stdout, &stderr)
-	}()
+	cmd := startCmd(t, "serve", "--listen", listen, "--metrics-listen", metricsAddr,
+		"--upstream", strings.Join(c.ListenAddrs(), ","), "--log-format", "json")
+	ctx := cmd.ctx
 	proxytest.Eventually(t, 10*time.Second, func() error {
 		code, _, err := get("http://" + metricsAddr + "/healthz")
 		if err == nil && code != 200 {
@@ -100,17 +95,43 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Errorf("readyz with upstream gone: got %d, want 503", code)
 	}
 
-	cancel()
+	cmd.stop(t)
+	if !strings.Contains(cmd.stderr.String(), `"msg":"stopped"`) {
+		t.Errorf("want a json 'stopped' log line, got:\n%s", cmd.stderr.String())
+	}
+}
+
+// cmdRun is a subcommand running in the background of a test.
+type cmdRun struct {
+	ctx            context.Context
+	cancel         context.CancelFunc
+	stdout, stderr syncBuffer
+	done           chan int
+}
+
+// startCmd runs the command line args in the background until stop (or
+// the end of the test) cancels its context.
+func startCmd(t *testing.T, args ...string) *cmdRun {
+	t.Helper()
+	c := &cmdRun{done: make(chan int, 1)}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	t.Cleanup(c.cancel)
+	go func() { c.done <- run(c.ctx, args, &c.stdout, &c.stderr) }()
+	return c
+}
+
+// stop cancels the command's context, as SIGTERM does, and fails the test
+// unless it exits 0 within 15 s.
+func (c *cmdRun) stop(t *testing.T) {
+	t.Helper()
+	c.cancel()
 	select {
-	case code := <-done:
+	case code := <-c.done:
 		if code != 0 {
-			t.Errorf("exit code: got %d, want 0; stderr:\n%s", code, stderr.String())
+			t.Errorf("exit code: got %d, want 0; stderr:\n%s", code, c.stderr.String())
 		}
 	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not stop after its context was cancelled")
-	}
-	if !strings.Contains(stderr.String(), `"msg":"stopped"`) {
-		t.Errorf("want a json 'stopped' log line, got:\n%s", stderr.String())
+		t.Fatal("the command did not stop after its context was cancelled")
 	}
 }
 
