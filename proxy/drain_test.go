@@ -24,12 +24,7 @@ func TestShutdownDropsPartialFrameKeepsEarlierResponses(t *testing.T) {
 	b1, firstCorr := raw.frame(produceRequest(11, -1, "partial", 0, "whole"))
 	b2, _ := raw.frame(produceRequest(11, -1, "partial", 0, "half"))
 	raw.write(append(b1, b2[:len(b2)/2]...))
-	proxytest.Eventually(t, 10*time.Second, func() error {
-		if got := metricSum(t, e.Metrics, "schemaproxy_requests_total"); got != 2 {
-			return fmt.Errorf("proxy read %v requests, want 2", got)
-		}
-		return nil
-	})
+	waitRequests(t, e, 2)
 
 	done := beginShutdown(t, e)
 	close(release)
@@ -107,4 +102,15 @@ func TestProtocolErrorClosesAfterEarlierResponses(t *testing.T) {
 		t.Errorf("owed produce: error %d, want 0", code)
 	}
 	expectClosed(t, raw.c)
+}
+
+// waitRequests waits until the proxy has read n requests in all.
+func waitRequests(t testing.TB, e *proxytest.Env, n float64) {
+	t.Helper()
+	proxytest.Eventually(t, 10*time.Second, func() error {
+		if got := metricSum(t, e.Metrics, "schemaproxy_requests_total"); got != n {
+			return fmt.Errorf("proxy read %v requests, want %v", got, n)
+		}
+		return nil
+	})
 }

@@ -264,12 +264,7 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 	b1, produceCorr := raw.frame(produceRequest(11, -1, "inflight", 0, "in-flight"))
 	b2, metaCorr := raw.frame(metadataRequest(12, "inflight"))
 	raw.write(append(b1, b2...))
-	proxytest.Eventually(t, 10*time.Second, func() error {
-		if got := metricSum(t, e.Metrics, "schemaproxy_requests_total"); got != 2 {
-			return fmt.Errorf("proxy read %v requests, want 2", got)
-		}
-		return nil
-	})
+	waitRequests(t, e, 2)
 
 	done := beginShutdown(t, e)
 	close(release)
