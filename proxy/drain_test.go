@@ -114,3 +114,25 @@ func waitRequests(t testing.TB, e *proxytest.Env, n float64) {
 		return nil
 	})
 }
+
+// Start lists the upstream brokers itself, so every node's listener is
+// open before any client has fetched metadata: a replica of the proxy
+// behind a load balancer can take a node-port connection first.
+func TestNodeListenersOpenAtStart(t *testing.T) {
+	t.Parallel()
+	e := proxytest.New(t, proxytest.Options{})
+	for id := int32(0); id < 3; id++ {
+		addr := e.Proxy.NodeAddr(id)
+		if addr == "" {
+			t.Fatalf("node %d has no listener right after Start", id)
+		}
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("node %d listener %s: %v", id, addr, err)
+		}
+		c.Close()
+	}
+	if got := metricSum(t, e.Metrics, "schemaproxy_requests_total"); got != 0 {
+		t.Errorf("proxy read %v client requests, want 0: the listeners must not need a client", got)
+	}
+}
