@@ -29,7 +29,7 @@ type Enforcement struct {
 	CacheLookups   *prometheus.CounterVec
 	ValidationTime prometheus.Histogram
 	topicCap       int
-	mu             sync.Mutex
+	mu             sync.RWMutex
 	topics         map[string]struct{}
 }
 
@@ -70,6 +70,16 @@ func newEnforcement(reg *prometheus.Registry) *Enforcement {
 // Topic returns the label value for topic: itself while fewer than the
 // cap have been seen, else OtherTopic.
 func (e *Enforcement) Topic(topic string) string {
+	e.mu.RLock()
+	_, seen := e.topics[topic]
+	full := len(e.topics) >= e.topicCap
+	e.mu.RUnlock()
+	switch {
+	case seen:
+		return topic
+	case full:
+		return OtherTopic
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, ok := e.topics[topic]; ok {
