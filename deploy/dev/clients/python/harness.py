@@ -2,12 +2,14 @@
 
 Produces and/or consumes records and prints one JSON object per event on
 stdout. Flags and events are the same for every harness; see
-deploy/dev/README.md. Avro values go through confluent-kafka's own
-SchemaRegistryClient, AvroSerializer and AvroDeserializer, except the
-deliberately invalid ones (--invalid), which are framed by hand.
+deploy/dev/README.md. Framed values go through confluent-kafka's own
+SchemaRegistryClient and its serializers and deserializers (--serde avro,
+json or protobuf), except the deliberately invalid ones (--invalid), which
+are framed by hand.
 """
 
 import argparse
+import base64
 import io
 import json
 import struct
@@ -19,10 +21,20 @@ import fastavro
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
+from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, ProtobufSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 # A schema ID no test registry hands out, for --invalid-kind unknown-id.
 UNKNOWN_SCHEMA_ID = 2_147_483_000
+
+# The registry's name for each --serde.
+SCHEMA_TYPES = {"avro": "AVRO", "json": "JSON", "protobuf": "PROTOBUF"}
+
+# The Confluent message indexes of User in user.proto, [1], as the
+# Protobuf serializer writes them: a zig-zag varint count, then each index.
+USER_PROTO_INDEXES = b"\x02\x02"
 
 
 def emit(event, **fields):
@@ -46,19 +58,23 @@ def parse_args(argv):
     p.add_argument("--ca-file")
     p.add_argument("--username", default="alice")
     p.add_argument("--password", default="alice-secret")
-    p.add_argument("--serde", choices=["none", "avro"], default="none")
+    p.add_argument("--serde", choices=["none", "avro", "json", "protobuf"], default="none")
     p.add_argument("--registry")
     p.add_argument("--schema-file")
     p.add_argument("--subject")
     p.add_argument("--invalid", action="store_true")
-    p.add_argument("--invalid-kind", choices=["payload", "unknown-id", "no-magic"])
+    p.add_argument("--invalid-kind", choices=["payload", "unknown-id", "no-magic", "unknown-field"])
     p.add_argument("--timeout", type=float, default=60)
     p.add_argument("--key-prefix", default="k")
     p.add_argument("--isolation", choices=["read_committed", "read_uncommitted"], default="read_committed")
     p.add_argument("--value-size", type=int, default=100)
     a = p.parse_args(argv)
-    if a.serde == "avro" and not a.registry:
-        p.error("--serde avro needs --registry")
+    if a.serde != "none" and not a.registry:
+        p.error(f"--serde {a.serde} needs --registry")
+    if a.serde != "none" and not a.schema_file:
+        p.error(f"--serde {a.serde} needs --schema-file")
+    if a.invalid_kind == "unknown-field" and a.serde != "protobuf":
+        p.error("--invalid-kind unknown-field needs --serde protobuf")
     if a.invalid_kind:
         a.invalid = True
     elif a.invalid:
@@ -88,6 +104,78 @@ def record(i):
     return {"id": i, "name": f"user-{i}", "email": f"user-{i}@example.com" if i % 2 == 0 else None}
 
 
+def user_proto():
+    """Builds clients/schemas/user.proto as a FileDescriptorProto, the way
+    protoc would describe it, and returns the class of its User message and
+    the file in its serialized form. The harness writes only this schema
+    (--serde protobuf): it has no .proto compiler."""
+    f = descriptor_pb2.FieldDescriptorProto
+    fdp = descriptor_pb2.FileDescriptorProto(name="user.proto", package="io.schemaproxy.dev", syntax="proto3")
+    fdp.message_type.add(name="Address").field.add(name="city", number=1, type=f.TYPE_STRING, label=f.LABEL_OPTIONAL)
+    user = fdp.message_type.add(name="User")
+    user.field.add(name="id", number=1, type=f.TYPE_INT64, label=f.LABEL_OPTIONAL)
+    user.field.add(name="name", number=2, type=f.TYPE_STRING, label=f.LABEL_OPTIONAL)
+    # proto3 optional: a synthetic one-field oneof gives email presence.
+    user.field.add(
+        name="email", number=3, type=f.TYPE_STRING, label=f.LABEL_OPTIONAL, oneof_index=0, proto3_optional=True
+    )
+    user.oneof_decl.add(name="_email")
+    pool = descriptor_pool.DescriptorPool()
+    pool.AddSerializedFile(fdp.SerializeToString())
+    cls = message_factory.GetMessageClass(pool.FindMessageTypeByName("io.schemaproxy.dev.User"))
+    return cls, pool.FindFileByName("user.proto").serialized_pb
+
+
+def check_user_proto(text):
+    """Fails unless text looks like clients/schemas/user.proto, the one
+    Protobuf schema the harness can build at run time."""
+    if "package io.schemaproxy.dev;" not in text or "message User {" not in text:
+        raise ValueError("the Python harness writes only the User of clients/schemas/user.proto")
+
+
+def user_dict(msg):
+    """A User message as record(i) spells it: email None when unset."""
+    return {"id": msg.id, "name": msg.name, "email": msg.email if msg.HasField("email") else None}
+
+
+class ProtobufTextRegistry(SchemaRegistryClient):
+    """A SchemaRegistryClient that converts one Protobuf schema between its
+    two forms.
+
+    A Confluent registry keeps a Protobuf schema as .proto text, accepts it
+    as a serialized FileDescriptorProto (base64) too, and hands that form
+    out on request (format=serialized); confluent-kafka's Protobuf serde
+    registers, looks up and parses only the serialized form. The test bed's
+    registry stores schemas as given, so this client converts for the
+    harness's one schema: the registry, and the proxy that reads it, see
+    the text; the serde sees the serialized file.
+    """
+
+    def __init__(self, conf, text, serialized):
+        super().__init__(conf)
+        self._text = text
+        self._serialized = base64.standard_b64encode(serialized).decode("ascii")
+
+    def _as_text(self, schema):
+        if schema.schema_type == "PROTOBUF" and schema.schema_str == self._serialized:
+            return Schema(self._text, "PROTOBUF", schema.references)
+        return schema
+
+    def _as_serialized(self, schema, fmt):
+        if fmt == "serialized" and schema.schema_type == "PROTOBUF" and schema.schema_str == self._text:
+            return Schema(self._serialized, "PROTOBUF", schema.references)
+        return schema
+
+    def register_schema_full_response(self, subject_name, schema, normalize_schemas=False):
+        return super().register_schema_full_response(subject_name, self._as_text(schema), normalize_schemas)
+
+    def lookup_schema(self, subject_name, schema, normalize_schemas=False, fmt=None, deleted=False):
+        return super().lookup_schema(subject_name, self._as_text(schema), normalize_schemas, fmt, deleted)
+
+    def get_schema(self, schema_id, subject_name=None, fmt=None, reference_format=None):
+        return self._as_serialized(super().get_schema(schema_id, subject_name, fmt, reference_format), fmt)
+
+
 class Harness:
     def __init__(self, args):
         self.a = args
@@ -96,7 +184,19 @@ class Harness:
         self.produce_errors = 0
         self.consumed = 0
         self.consume_errors = 0
-        self.registry = SchemaRegistryClient({"url": args.registry}) if args.serde == "avro" else None
+        self.registry = None
+        self.schema_str = None
+        self.user_class = None
+        if args.serde != "none":
+            with open(args.schema_file) as f:
+                self.schema_str = f.read()
+            conf = {"url": args.registry}
+            if args.serde == "protobuf":
+                check_user_proto(self.schema_str)
+                self.user_class, serialized = user_proto()
+                self.registry = ProtobufTextRegistry(conf, self.schema_str, serialized)
+            else:
+                self.registry = SchemaRegistryClient(conf)
 
     def remaining(self):
         return max(0.0, self.deadline - time.monotonic())
@@ -124,31 +224,90 @@ class Harness:
             for i in range(a.count):
                 yield plain_value(i, a.value_size), None
             return
-        with open(a.schema_file) as f:
-            schema_str = f.read()
         subject = a.subject or f"{a.topic}-value"
         if not a.invalid:
-            conf = {"auto.register.schemas": True}
-            if a.subject:
-                conf["subject.name.strategy"] = lambda ctx, record_name: subject
-            ser = AvroSerializer(self.registry, schema_str, conf=conf)
+            ser = self.serializer(subject)
             ctx = SerializationContext(a.topic, MessageField.VALUE)
             for i in range(a.count):
-                v = ser(record(i), ctx)
+                v = ser(self.obj(i), ctx)
                 yield v, struct.unpack(">I", v[1:5])[0]
             return
-        schema_id = self.registry.register_schema(subject, Schema(schema_str, "AVRO"))
-        parsed = fastavro.parse_schema(json.loads(schema_str))
+        schema_id = self.registry.register_schema(subject, Schema(self.schema_str, SCHEMA_TYPES[a.serde]))
         for i in range(a.count):
-            if a.invalid_kind == "payload":
-                # id 1, then a string that claims 5 bytes and has 2: truncated Avro.
-                yield frame(schema_id, b"\x02\x0aab"), schema_id
-            elif a.invalid_kind == "unknown-id":
-                body = io.BytesIO()
-                fastavro.schemaless_writer(body, parsed, record(i))
-                yield frame(UNKNOWN_SCHEMA_ID, body.getvalue()), UNKNOWN_SCHEMA_ID
-            else:
+            if a.invalid_kind == "unknown-id":
+                yield frame(UNKNOWN_SCHEMA_ID, self.body(i)), UNKNOWN_SCHEMA_ID
+            elif a.invalid_kind == "no-magic":
                 yield json.dumps({"id": i}).encode(), None
+            else:
+                yield frame(schema_id, self.invalid_body(i)), schema_id
+
+    def serializer(self, subject):
+        """confluent-kafka's serializer for --serde, registering the schema
+        under subject on first use."""
+        a = self.a
+        conf = {"auto.register.schemas": True}
+        if a.subject:
+            conf["subject.name.strategy"] = lambda ctx, record_name: subject
+        if a.serde == "avro":
+            return AvroSerializer(self.registry, self.schema_str, conf=conf)
+        if a.serde == "json":
+            return JSONSerializer(self.schema_str, self.registry, conf=conf)
+        return ProtobufSerializer(self.user_class, self.registry, conf=conf)
+
+    def deserializer(self):
+        a = self.a
+        if a.serde == "avro":
+            return AvroDeserializer(self.registry)
+        if a.serde == "json":
+            return JSONDeserializer(None, schema_registry_client=self.registry)
+        if a.serde == "protobuf":
+            deser = ProtobufDeserializer(self.user_class, schema_registry_client=self.registry)
+            return lambda v, ctx: user_dict(deser(v, ctx))
+        return None
+
+    def obj(self, i):
+        """Record i as the serializer of --serde takes it."""
+        r = record(i)
+        if self.a.serde != "protobuf":
+            return r
+        if r["email"] is None:
+            del r["email"]
+        return self.user_class(**r)
+
+    def body(self, i):
+        """Record i as the bytes after the schema ID, encoded by hand."""
+        a = self.a
+        if a.serde == "avro":
+            out = io.BytesIO()
+            fastavro.schemaless_writer(out, fastavro.parse_schema(json.loads(self.schema_str)), record(i))
+            return out.getvalue()
+        if a.serde == "json":
+            return json.dumps(record(i)).encode()
+        return USER_PROTO_INDEXES + self.obj(i).SerializeToString()
+
+    def invalid_body(self, i):
+        """The bytes after a registered schema ID for --invalid-kind payload
+        (and unknown-field): well framed, but not the schema's."""
+        a = self.a
+        if a.serde == "avro":
+            # id 1, then a string that claims 5 bytes and has 2: truncated Avro.
+            return b"\x02\x0aab"
+        if a.serde == "json":
+            # Even records lack the required name, odd ones have id < 0
+            # (minimum 0).
+            if i % 2 == 0:
+                return json.dumps({"id": i, "email": None}).encode()
+            return json.dumps({"id": -i, "name": f"user-{i}", "email": None}).encode()
+        if a.invalid_kind == "unknown-field":
+            # A valid User, then field 15 (not in User) as varint 1.
+            return USER_PROTO_INDEXES + self.obj(i).SerializeToString() + b"\x78\x01"
+        if i % 2 == 0:
+            # Field 1 (id, an int64: wire type 0) as wire type 2 holding
+            # "ab", then a valid name.
+            name = self.user_class(name=f"user-{i}").SerializeToString()
+            return USER_PROTO_INDEXES + b"\x0a\x02ab" + name
+        # A valid id, then field 2 (name) claiming 10 bytes and having 2.
+        return USER_PROTO_INDEXES + self.user_class(id=i).SerializeToString() + b"\x12\x0aab"
 
     def produce(self):
         a = self.a
@@ -227,7 +386,7 @@ class Harness:
                 "isolation.level": a.isolation,
             }
         )
-        deser = AvroDeserializer(self.registry) if a.serde == "avro" else None
+        deser = self.deserializer()
         c = Consumer(conf)
         try:
             c.subscribe([a.topic])
