@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -32,10 +33,22 @@ func DevDir() (string, error) { return devDir() }
 // SchemaFile returns the path of the Avro schema every harness writes with
 // --serde avro unless given another --schema-file: record
 // io.schemaproxy.dev.User {id long, name string, email [null, string]}.
-func SchemaFile() (string, error) {
+func SchemaFile() (string, error) { return SchemaFileOf("avro") }
+
+// schemaFiles names the User schema in clients/schemas for each --serde.
+var schemaFiles = map[string]string{"avro": "user.avsc", "json": "user.json", "protobuf": "user.proto"}
+
+// SchemaFileOf returns the path of the User schema for --serde serde (avro,
+// json or protobuf): the same record in each format. The Python harness
+// writes all three; the others only Avro.
+func SchemaFileOf(serde string) (string, error) {
+	name, ok := schemaFiles[serde]
+	if !ok {
+		return "", fmt.Errorf("%w: --serde %q has no schema file", ErrUnknownFlag, serde)
+	}
 	d, err := devDir()
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(d, "clients", "schemas", "user.avsc"), nil
+	return filepath.Join(d, "clients", "schemas", name), nil
 }
