@@ -1,8 +1,10 @@
 package payload
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,54 +16,56 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 )
 
-// Protobuf validation walks the wire format against tables compiled from
-// the message descriptors; it never builds a message. It accepts exactly
-// the payloads proto.Unmarshal (without AllowPartial) accepts, plus, when
-// Options.AllowUnknownFields is false, none with unknown fields anywhere in
-// the message tree, except for these deliberate differences, all of them
-// stricter and all of them bytes that no serializer writes:
+// NewProtobuf compiles a validator for the messages of fd (a file compiled
+// with its imports, by protocompile or protodesc). Validate's indexes
+// select the message as Confluent's wire format does: nil or empty is the
+// first top-level message, [1, 0] the first message nested in the second;
+// map entry messages count, being nested types of the descriptor. The
+// validator is safe for concurrent use. A message using the MessageSet
+// wire format makes NewProtobuf return an error wrapping ErrUnsupported.
 //
-//   - A known field number with the wrong wire type is an error. protobuf-go
-//     keeps such a field as an unknown field.
-//   - Inside a map entry, fields other than key (1) and value (2), and a key
-//     or value with the wrong wire type, are unknown or wrong-type fields as
-//     anywhere else. protobuf-go drops them without a trace.
-//   - Required fields (proto2, or editions LEGACY_REQUIRED) must be present
-//     in each occurrence of their message. protobuf-go checks the message
-//     after merging, where repeated occurrences of a singular message field
-//     merge, a later oneof member replaces an earlier one, and a later map
-//     entry replaces an earlier one with the same key, so a message split
-//     across occurrences passes there.
-//   - Messages, groups and map entries nest at most MaxDepth deep, unknown
-//     groups included; protobuf-go allows 10000.
+// Validate walks the wire format against tables compiled here, without
+// building a message, and allocates only to report a failure. It accepts
+// a payload when proto.Unmarshal (without AllowPartial) accepts it and,
+// unless Options.AllowUnknownFields, no message of the tree keeps unknown
+// fields; with these deliberate differences, all of them stricter and all
+// about bytes that no serializer writes:
 //
-// Enums, open or closed, accept any varint. protobuf-go stores a value a
-// closed enum does not declare as the field's value (other runtimes move
-// it to the unknown fields); either way a reader decodes the payload, so
-// it is not rejected even when unknown fields are.
+//   - A known field number with the wrong wire type is an error, with or
+//     without AllowUnknownFields. protobuf-go keeps it as an unknown field.
+//   - Inside a map entry, fields other than key (1) and value (2), and a
+//     key or value with the wrong wire type, are unknown or wrong-type
+//     fields as anywhere else. protobuf-go drops them without a trace.
+//   - Required fields (proto2, editions LEGACY_REQUIRED) must be present in
+//     each occurrence of their message. protobuf-go checks messages after
+//     merging: occurrences of a singular message field merge, a later
+//     oneof member or map entry with the same key replaces an earlier one.
+//     So a message split across occurrences passes there, not here.
+//   - Messages, groups and map entries, unknown groups included, each count
+//     one level; at most MaxDepth levels nest. protobuf-go allows 10000.
 //
-// Extensions declared in the file or its imports are known fields of the
-// messages they extend. Other numbers in extension ranges are unknown.
+// Enums, open or closed, accept any varint: protobuf-go stores a number a
+// closed enum does not declare as the field's value (other runtimes keep
+// it as an unknown field), and any reader decodes the payload, so such a
+// number is never rejected, whatever AllowUnknownFields says.
+//
+// Extensions declared in fd or its imports are known fields of the
+// messages they extend; other numbers in extension ranges are unknown.
+// Strings must be valid UTF-8 in proto3 and where the editions feature
+// utf8_validation is VERIFY, never in proto2. Varints may be non-minimal
+// (up to 10 bytes), as in protowire.
 //
 // Error paths name fields from the selected message down, separated by
-// ": ". "field name" is a singular field; "field name[i]" is element i
-// (from 0, in wire order, each packed element counted) of a repeated field,
-// or entry i of a map field, whose parts are "key" and "value".
-// Extensions read "field [full.name]". Errors that concern a message as a
-// whole (unknown fields, malformed tags, missing required fields) have the
-// message's path and say which field or byte offset in the payload they
-// mean.
-
-// NewProtobuf compiles a validator for the messages of fd (a file compiled
-// with its imports). Validate's indexes select the message as Confluent's
-// wire format does: nil or empty is the first top-level message, [1, 0]
-// the first message nested in the second top-level message; map entry
-// messages count, as they are nested types of the descriptor. The
-// validator is safe for concurrent use. Messages using the MessageSet wire
-// format make it return an error wrapping ErrUnsupported.
+// ": ": "field name" is a singular field, "field name[i]" element i (from
+// 0, in wire order, each packed element counted) of a repeated field or
+// entry i of a map field, whose parts are "key" and "value"; extensions
+// read "field [full.name]", skipped unknown fields "unknown field 17".
+// Errors about a message as a whole (unknown fields, malformed tags,
+// missing required fields) carry the message's path and name the field or
+// the byte offset in data they mean.
 func NewProtobuf(fd protoreflect.FileDescriptor) (Validator, error) {
 	if fd == nil {
-		return nil, fmt.Errorf("protobuf validator: nil file descriptor")
+		return nil, errors.New("protobuf validator: nil file descriptor")
 	}
 	if fd.Messages().Len() == 0 {
 		return nil, fmt.Errorf("protobuf file %s defines no message", fd.Path())
@@ -109,31 +113,18 @@ type protoField struct {
 	utf8   bool           // string whose bytes must be valid UTF-8
 	req    int            // bit in the required set; -1 when not required
 	msg    *protoMsg      // message, group or map entry type
+	name   string         // as declared; "[full.name]" for extensions
 	seg    string         // path segment: "field name", "key", "value"
 	desc   string         // for wrong wire types: "a string field"
 }
 
-// lookup returns m's field numbered num, or nil.
-func (m *protoMsg) lookup(num protowire.Number) *protoField {
-	if uint64(num) < uint64(len(m.dense)) {
-		if i := m.dense[num]; i != 0 {
-			return &m.fields[i-1]
-		}
+// lookupFar finds a field numbered beyond the dense table, or returns nil.
+func (m *protoMsg) lookupFar(num protowire.Number) *protoField {
+	i, ok := slices.BinarySearchFunc(m.far, num, func(f protoField, num protowire.Number) int { return int(f.num) - int(num) })
+	if !ok {
 		return nil
 	}
-	lo, hi := 0, len(m.far)
-	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
-		switch n := m.far[mid].num; {
-		case n == num:
-			return &m.far[mid]
-		case n < num:
-			lo = mid + 1
-		default:
-			hi = mid
-		}
-	}
-	return nil
+	return &m.far[i]
 }
 
 // Validate implements Validator.
@@ -205,7 +196,14 @@ func (m *protoMsg) walk(b []byte, group protowire.Number, depth, base int, allow
 			}
 			return 0, protoEndGroupError(num, group, base+start)
 		}
-		f := m.lookup(num)
+		var f *protoField // m.dense by hand: a method would not be inlined
+		if uint64(num) < uint64(len(m.dense)) {
+			if k := m.dense[num]; k != 0 {
+				f = &m.fields[k-1]
+			}
+		} else {
+			f = m.lookupFar(num)
+		}
 		if f == nil {
 			if !allow {
 				return 0, &Error{Msg: fmt.Sprintf("unknown field %d (wire type %d) at byte %d", num, typ, base+start)}
@@ -311,30 +309,22 @@ func (m *protoMsg) checkRequired(b []byte, seen uint64) *Error {
 		if m.mapEntry {
 			// protobuf-go gives a map entry without its value an empty
 			// message, which then lacks that message's required fields.
-			return &Error{Path: "value", Msg: "missing required field " + f.msg.fields[f.msg.required[0]].name()}
+			return &Error{Path: "value", Msg: "missing required field " + f.msg.fields[f.msg.required[0]].name}
 		}
-		return &Error{Msg: "missing required field " + f.name()}
+		return &Error{Msg: "missing required field " + f.name}
 	}
 	return nil
-}
-
-// name is the field's name as declared.
-func (f *protoField) name() string {
-	if f.seg == "key" || f.seg == "value" {
-		return f.seg
-	}
-	return strings.TrimPrefix(f.seg, "field ")
 }
 
 // protoHasField reports whether the well-formed message body b has a
 // field numbered num.
 func protoHasField(b []byte, num protowire.Number) bool {
 	for len(b) > 0 {
-		n, typ, l := protowire.ConsumeField(b)
+		n, _, l := protowire.ConsumeField(b)
 		if l < 0 {
 			return false
 		}
-		if n == num && typ != protowire.EndGroupType {
+		if n == num {
 			return true
 		}
 		b = b[l:]
@@ -514,7 +504,7 @@ func protoSkip(num protowire.Number, typ protowire.Type, b []byte, depth, base i
 	}
 }
 
-// protoWireName names a wire type for messages: "wire type 2 (bytes)".
+// protoWireName names a wire type for messages: "wire type 2 (length-delimited)".
 func protoWireName(typ protowire.Type) string {
 	var s string
 	switch typ {
@@ -546,9 +536,12 @@ func protoTag(b []byte, at int) (protowire.Number, protowire.Type, int, *Error) 
 		}
 		return 0, 0, 0, &Error{Msg: fmt.Sprintf("tag at byte %d is a varint longer than 10 bytes", at)}
 	}
+	if v>>3 > math.MaxInt32 { // protowire.DecodeTag's limit
+		return 0, 0, 0, &Error{Msg: fmt.Sprintf("tag at byte %d has field number %d, above the maximum %d", at, v>>3, protowire.MaxValidNumber)}
+	}
 	num, typ := protowire.DecodeTag(v)
 	if num < protowire.MinValidNumber {
-		msg := fmt.Sprintf("tag at byte %d has field number %d", at, max(num, 0))
+		msg := fmt.Sprintf("tag at byte %d has field number 0", at)
 		if n == 1 && strings.Trim(string(b), "\x00") == "" {
 			msg += fmt.Sprintf(" (%d zero bytes of padding after the message?)", len(b))
 		}
@@ -736,10 +729,11 @@ func (c *protoCompiler) message(md protoreflect.MessageDescriptor) *protoMsg {
 
 // field compiles fd, a field or extension of m.
 func (c *protoCompiler) field(m *protoMsg, fd protoreflect.FieldDescriptor) protoField {
-	f := protoField{num: fd.Number(), kind: fd.Kind(), req: -1, seg: "field " + string(fd.Name())}
+	f := protoField{num: fd.Number(), kind: fd.Kind(), req: -1, name: string(fd.Name())}
 	if fd.IsExtension() {
-		f.seg = "field [" + string(fd.FullName()) + "]"
+		f.name = "[" + string(fd.FullName()) + "]"
 	}
+	f.seg = "field " + f.name
 	if m.mapEntry {
 		switch fd.Number() {
 		case 1:

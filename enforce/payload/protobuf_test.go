@@ -669,6 +669,11 @@ func TestProtobufInvalid(t *testing.T) {
 		{name: "field number above the maximum", msg: "test.Scalars", allow: true,
 			data: protoB{}.varint(uint64(protowire.MaxValidNumber+1) << 3).varint(1), // wire type 0
 			want: "tag at byte 0 has field number 536870912, above the maximum 536870911"},
+		{name: "field number beyond int32", msg: "test.Scalars", allow: true,
+			data: protoB{}.varint(1 << 40).varint(1),
+			want: "tag at byte 0 has field number 137438953472, above the maximum 536870911"},
+		{name: "field number beyond the maximum in an unknown group", msg: "test.Scalars", allow: true,
+			data: protoB{}.tag(50, 3).varint(uint64(protowire.MaxValidNumber+1)<<3).varint(1).tag(50, 4)},
 		{name: "reserved wire type", msg: "test.Scalars", allow: true,
 			data: protoB{}.tag(50, 6),
 			want: "unknown field 50: wire type 6 (invalid) is reserved"},
