@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
@@ -240,44 +239,6 @@ func TestRejectionMetrics(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(f.m.Enforce.Rejections.WithLabelValues("orders", string(enforce.ReasonUnknownID))); got != 3 {
 		t.Errorf("rejections_total: got %v, want 3", got)
-	}
-}
-
-func TestPayloadModeRefused(t *testing.T) {
-	t.Parallel()
-	p, err := enforce.ParsePolicy([]byte("rules: [{topics: [audit], value: {mode: payload}}]"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := enforce.CheckSupported(p); err == nil || !strings.Contains(err.Error(), "payload") {
-		t.Errorf("CheckSupported: got %v, want an error naming mode payload", err)
-	}
-	if err := enforce.CheckSupported(enforce.DefaultPolicy()); err != nil {
-		t.Errorf("CheckSupported(default): got %v, want nil", err)
-	}
-	dir := t.TempDir()
-	path := dir + "/p.yaml"
-	if err := os.WriteFile(path, []byte("defaults: {key: {mode: payload}}\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := enforce.NewPolicyStore(path, nil, enforce.WithPolicyCheck(enforce.CheckSupported)); err == nil {
-		t.Errorf("NewPolicyStore with a payload policy: got nil error")
-	}
-	if err := os.WriteFile(path, []byte("defaults: {key: {mode: id}}\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s, err := enforce.NewPolicyStore(path, nil, enforce.WithPolicyCheck(enforce.CheckSupported))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte("defaults: {key: {mode: payload}}\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Reload(); err == nil {
-		t.Errorf("Reload to a payload policy: got nil error")
-	}
-	if got := s.Load().RuleFor("t").Key.Mode; got != enforce.ModeID {
-		t.Errorf("after refused reload, key mode: got %q, want id (old policy kept)", got)
 	}
 }
 

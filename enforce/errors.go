@@ -32,14 +32,15 @@ const (
 	ReasonWrongSubject   Reason = "wrong_subject"
 	ReasonNoRecordName   Reason = "no_record_name"
 	ReasonBadIndexes     Reason = "bad_message_indexes"
-	ReasonPayload        Reason = "payload_invalid"
+	ReasonPayload        Reason = "payload_invalid"      // mode payload: the bytes do not decode as the schema
+	ReasonSchemaUnusable Reason = "schema_unusable"      // mode payload: the schema cannot be compiled into a validator
 	ReasonUnavailable    Reason = "registry_unavailable" // only with the reject action for outages
 )
 
 // Reasons lists every Reason, for metrics that pre-create their series.
 var Reasons = []Reason{ReasonBatchCorrupt, ReasonBatchInvalid, ReasonTooLarge, ReasonNoSchemaID,
 	ReasonBadHeader, ReasonNullNotAllowed, ReasonUnknownID, ReasonWrongSubject, ReasonNoRecordName,
-	ReasonBadIndexes, ReasonPayload, ReasonUnavailable}
+	ReasonBadIndexes, ReasonPayload, ReasonSchemaUnusable, ReasonUnavailable}
 
 // ValidationError is a record, or a batch, that may not reach the broker.
 type ValidationError struct {

@@ -72,8 +72,8 @@ func DefaultPolicy() *Policy {
 func builtinDefaults() Rule {
 	return Rule{
 		Pattern:   patternDefaults,
-		Key:       PartRule{Mode: ModeOff, Strategy: StrategyTopic, Format: FormatConfluent, AllowNull: true},
-		Value:     PartRule{Mode: ModeID, Strategy: StrategyTopic, Format: FormatConfluent, AllowNull: true},
+		Key:       PartRule{Mode: ModeOff, Strategy: StrategyTopic, Format: FormatConfluent, AllowNull: true, UnknownFields: UnknownFieldsReject},
+		Value:     PartRule{Mode: ModeID, Strategy: StrategyTopic, Format: FormatConfluent, AllowNull: true, UnknownFields: UnknownFieldsReject},
 		OnFailure: OnFailureReject,
 	}
 }
@@ -180,6 +180,7 @@ type partDoc struct {
 	Strategy  yString `yaml:"strategy"`
 	Format    yString `yaml:"format"`
 	AllowNull yBool   `yaml:"allow_null"`
+	Unknown   yString `yaml:"unknown_fields"`
 }
 
 // yString is a scalar field; set is false when the field is absent or null.
@@ -241,15 +242,20 @@ func (t *yTopics) UnmarshalYAML(n *yaml.Node) error {
 //	rules:
 //	  - topics: ["orders", "pay-*"]   # exact names or path.Match globs; first match wins
 //	    value: {mode: id, strategy: topic, allow_null: true, format: confluent}
+//	    # mode payload: the payload must also decode against its schema;
+//	    # unknown_fields: reject | allow (Protobuf field numbers the message
+//	    # does not declare)
+//	  - topics: ["audit.*"]
+//	    value: {mode: payload, unknown_fields: reject}
 //	    key: {mode: off}
 //	    on_failure: reject
 //
 // Fields a rule leaves out take the defaults' values, field by field;
 // fields the defaults leave out are as in DefaultPolicy (strategy topic,
-// format confluent, allow_null true). Unknown fields, unknown values, bad
-// globs, empty topic lists and patterns that can never match (an exact
-// name an earlier rule already matches, a glob starting with "__") are
-// errors naming the line and the rule. An empty document is an error, so
+// format confluent, allow_null true, unknown_fields reject). Unknown
+// fields, unknown values, bad globs, empty topic lists and patterns that
+// can never match (an exact name an earlier rule already matches, a glob
+// starting with "__") are errors naming the line and the rule. An empty document is an error, so
 // that a half-written file is never taken for the default policy: write
 // {} for that.
 func ParsePolicy(data []byte) (*Policy, error) {
@@ -331,7 +337,7 @@ var docSections = map[string]struct {
 	"policyDoc":   {"the policy", []string{"defaults", "reject_scope", "registry_unavailable", "rules"}},
 	"defaultsDoc": {"defaults", []string{"value", "key", "on_failure"}},
 	"ruleDoc":     {"a rule", []string{"topics", "value", "key", "on_failure"}},
-	"partDoc":     {"a key or value section", []string{"mode", "strategy", "format", "allow_null"}},
+	"partDoc":     {"a key or value section", []string{"mode", "strategy", "format", "allow_null", "unknown_fields"}},
 }
 
 func rewriteTypeError(m string) string {
@@ -565,6 +571,10 @@ func mergePart(pr *PartRule, ctx, part string, d partDoc) error {
 		return err
 	}
 	if pr.Format, err = parseEnum(d.Format, ctx, part+".format", pr.Format, FormatConfluent); err != nil {
+		return err
+	}
+	if pr.UnknownFields, err = parseEnum(d.Unknown, ctx, part+".unknown_fields", pr.UnknownFields,
+		UnknownFieldsReject, UnknownFieldsAllow); err != nil {
 		return err
 	}
 	if b := d.AllowNull; b.set {

@@ -12,8 +12,8 @@ import (
 // policyDefaultRule is the rule of DefaultPolicy for every non-internal topic.
 var policyDefaultRule = Rule{
 	Pattern:   "defaults",
-	Key:       PartRule{Mode: ModeOff, Strategy: StrategyTopic, Format: FormatConfluent, AllowNull: true},
-	Value:     PartRule{Mode: ModeID, Strategy: StrategyTopic, Format: FormatConfluent, AllowNull: true},
+	Key:       PartRule{Mode: ModeOff, Strategy: StrategyTopic, Format: FormatConfluent, AllowNull: true, UnknownFields: UnknownFieldsReject},
+	Value:     PartRule{Mode: ModeID, Strategy: StrategyTopic, Format: FormatConfluent, AllowNull: true, UnknownFields: UnknownFieldsReject},
 	OnFailure: OnFailureReject,
 }
 
@@ -137,6 +137,9 @@ func TestParsePolicyRules(t *testing.T) {
 		{"on_failure log", "defaults: {on_failure: log}", "t",
 			defaultsWith(func(r *Rule) { r.OnFailure = OnFailureLog })},
 		{"on_failure reject", "defaults: {on_failure: reject}", "t", policyDefaultRule},
+		{"unknown_fields allow", "defaults: {value: {mode: payload, unknown_fields: allow}}", "t",
+			defaultsWith(func(r *Rule) { r.Value.Mode = ModePayload; r.Value.UnknownFields = UnknownFieldsAllow })},
+		{"unknown_fields reject", "defaults: {key: {unknown_fields: reject}}", "t", policyDefaultRule},
 
 		{"rule mode off", `rules: [{topics: [t], value: {mode: off}}]`, "t",
 			defaultsWith(func(r *Rule) { r.Pattern = "t"; r.Value.Mode = ModeOff })},
@@ -146,6 +149,8 @@ func TestParsePolicyRules(t *testing.T) {
 			defaultsWith(func(r *Rule) { r.Pattern = "t"; r.Value.Strategy = StrategyRecord })},
 		{"rule strategy topic_record", `rules: [{topics: [t], key: {mode: id, strategy: topic_record}}]`, "t",
 			defaultsWith(func(r *Rule) { r.Pattern = "t"; r.Key.Mode = ModeID; r.Key.Strategy = StrategyTopicRecord })},
+		{"rule unknown_fields", `rules: [{topics: [t], key: {mode: payload, unknown_fields: allow}}]`, "t",
+			defaultsWith(func(r *Rule) { r.Pattern = "t"; r.Key.Mode = ModePayload; r.Key.UnknownFields = UnknownFieldsAllow })},
 		{"rule allow_null", `rules: [{topics: [t], value: {allow_null: false}, key: {allow_null: false}}]`, "t",
 			defaultsWith(func(r *Rule) { r.Pattern = "t"; r.Value.AllowNull = false; r.Key.AllowNull = false })},
 		{"rule on_failure log", `rules: [{topics: [t], on_failure: log}]`, "t",
@@ -165,8 +170,8 @@ rules:
     key: {allow_null: false}
 `, "t", Rule{
 			Pattern:   "t",
-			Key:       PartRule{Mode: ModeID, Strategy: StrategyRecord, Format: FormatConfluent, AllowNull: false},
-			Value:     PartRule{Mode: ModePayload, Strategy: StrategyTopicRecord, Format: FormatConfluent, AllowNull: false},
+			Key:       PartRule{Mode: ModeID, Strategy: StrategyRecord, Format: FormatConfluent, AllowNull: false, UnknownFields: UnknownFieldsReject},
+			Value:     PartRule{Mode: ModePayload, Strategy: StrategyTopicRecord, Format: FormatConfluent, AllowNull: false, UnknownFields: UnknownFieldsReject},
 			OnFailure: OnFailureLog,
 		}},
 		{"rule overrides every field", `
@@ -176,13 +181,13 @@ defaults:
   on_failure: log
 rules:
   - topics: [t]
-    value: {mode: off, strategy: topic, format: confluent, allow_null: true}
-    key: {mode: off, strategy: topic_record, format: confluent, allow_null: true}
+    value: {mode: off, strategy: topic, format: confluent, allow_null: true, unknown_fields: allow}
+    key: {mode: off, strategy: topic_record, format: confluent, allow_null: true, unknown_fields: reject}
     on_failure: reject
 `, "t", Rule{
 			Pattern:   "t",
-			Key:       PartRule{Mode: ModeOff, Strategy: StrategyTopicRecord, Format: FormatConfluent, AllowNull: true},
-			Value:     PartRule{Mode: ModeOff, Strategy: StrategyTopic, Format: FormatConfluent, AllowNull: true},
+			Key:       PartRule{Mode: ModeOff, Strategy: StrategyTopicRecord, Format: FormatConfluent, AllowNull: true, UnknownFields: UnknownFieldsReject},
+			Value:     PartRule{Mode: ModeOff, Strategy: StrategyTopic, Format: FormatConfluent, AllowNull: true, UnknownFields: UnknownFieldsAllow},
 			OnFailure: OnFailureReject,
 		}},
 		{"null fields are left out", `rules: [{topics: [t], value: {mode: ~}, key: null, on_failure: }]`, "t",
@@ -391,6 +396,7 @@ func TestPolicyExampleFile(t *testing.T) {
 			r.Pattern = "audit.*"
 			r.Value.Strategy = StrategyTopicRecord
 		})},
+		{"billing.eu", defaultsWith(func(r *Rule) { r.Pattern = "billing.*"; r.Value.Mode = ModePayload })},
 		{"legacy-crm", defaultsWith(func(r *Rule) { r.Pattern = "legacy-*"; r.OnFailure = OnFailureLog })},
 		{"tmp-1", defaultsWith(func(r *Rule) { r.Pattern = "tmp-*"; r.Value.Mode = ModeOff })},
 		{"scratch.7x", defaultsWith(func(r *Rule) { r.Pattern = "scratch.[0-9]*"; r.Value.Mode = ModeOff })},
@@ -423,7 +429,7 @@ func TestParsePolicyErrors(t *testing.T) {
 		{"unknown defaults field", "defaults:\n  values: {mode: id}\n",
 			`line 2: unknown field "values" in defaults; want value, key or on_failure (did you mean value?)`},
 		{"unknown part field", "defaults:\n  value:\n    mode: id\n    alow_null: true\n",
-			`line 4: unknown field "alow_null" in a key or value section; want mode, strategy, format or allow_null (did you mean allow_null?)`},
+			`line 4: unknown field "alow_null" in a key or value section; want mode, strategy, format, allow_null or unknown_fields (did you mean allow_null?)`},
 		{"unknown rule field", "rules:\n  - topics: [a]\n    subject: a-value\n",
 			`line 3: unknown field "subject" in a rule; want topics, value, key or on_failure`},
 		{"two unknown fields", "rules:\n  - topics: [a]\n    valu: {}\n    kye: {}\n",

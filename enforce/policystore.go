@@ -19,10 +19,9 @@ import (
 // changes. Load is safe for concurrent use and never blocks; Reload and
 // Watch may run concurrently with each other and with Load.
 type PolicyStore struct {
-	path  string
-	log   *slog.Logger
-	check func(*Policy) error // optional: refuses policies the caller cannot enforce
-	cur   atomic.Pointer[Policy]
+	path string
+	log  *slog.Logger
+	cur  atomic.Pointer[Policy]
 
 	mu      sync.Mutex // serialises reloads, so the last file read is the one in force
 	seen    []byte     // the file's bytes at the last reload attempt
@@ -39,14 +38,11 @@ const watchDebounce = 100 * time.Millisecond
 // NewPolicyStore loads the policy file at path; path "" means
 // DefaultPolicy. A file that cannot be read or parsed is an error. A nil
 // log discards.
-func NewPolicyStore(path string, log *slog.Logger, opts ...StoreOpt) (*PolicyStore, error) {
+func NewPolicyStore(path string, log *slog.Logger) (*PolicyStore, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &PolicyStore{path: path, log: log}
-	for _, o := range opts {
-		o(s)
-	}
 	if path == "" {
 		s.cur.Store(DefaultPolicy())
 		log.Info("no policy file: default policy in use (values need a schema ID under <topic>-value)")
@@ -56,7 +52,7 @@ func NewPolicyStore(path string, log *slog.Logger, opts ...StoreOpt) (*PolicySto
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.parse(data)
+	p, err := ParsePolicy(data)
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: %w", path, err)
 	}
@@ -108,7 +104,7 @@ func (s *PolicyStore) apply(data []byte, readErr error) error {
 	var p *Policy
 	if err == nil {
 		s.seen, s.seenErr = data, ""
-		if p, err = s.parse(data); err != nil {
+		if p, err = ParsePolicy(data); err != nil {
 			err = fmt.Errorf("policy %s: %w", s.path, err)
 		}
 	} else {
@@ -198,22 +194,4 @@ func readPolicyFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("policy %s is over %d MiB: is this the policy file?", path, maxPolicyBytes>>20)
 	}
 	return data, nil
-}
-
-// StoreOpt configures a PolicyStore.
-type StoreOpt func(*PolicyStore)
-
-// WithPolicyCheck makes the store refuse, at start and on every reload, a
-// policy that check returns an error for, overriding the default of
-// accepting every policy ParsePolicy accepts.
-func WithPolicyCheck(check func(*Policy) error) StoreOpt {
-	return func(s *PolicyStore) { s.check = check }
-}
-
-func (s *PolicyStore) parse(data []byte) (*Policy, error) {
-	p, err := ParsePolicy(data)
-	if err == nil && s.check != nil {
-		err = s.check(p)
-	}
-	return p, err
 }

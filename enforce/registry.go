@@ -408,16 +408,11 @@ func (r *CachedRegistry) newSchema(ctx context.Context, id int, guid string, s s
 	if typ == 0 {
 		typ = sr.TypeAvro // the registry omits schemaType for Avro
 	}
-	out := &Schema{ID: id, GUID: guid, Type: typ, Text: s.Schema, References: s.References}
-	names, err := parseNames(ctx, typ, s.Schema, s.References, r.reference)
-	if errors.Is(err, ErrRegistryUnavailable) {
+	p, err := parseSchema(ctx, typ, s.Schema, s.References, r.reference)
+	if err != nil {
 		return nil, err
 	}
-	if err != nil {
-		names = errNamer{err}
-	}
-	out.names = names
-	return out, nil
+	return &Schema{ID: id, GUID: guid, Type: typ, Text: s.Schema, References: s.References, names: p.names, compile: p.compile}, nil
 }
 
 // reference fetches a referenced schema by subject and version.

@@ -8,9 +8,11 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/bufbuild/protocompile"
 	"github.com/hamba/avro/v2"
+	"github.com/schemaproxy/schemaproxy/enforce/payload"
 	"github.com/twmb/franz-go/pkg/sr"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -41,29 +43,70 @@ type constNamer string
 
 func (n constNamer) RecordName([]int) (string, error) { return string(n), nil }
 
-// parseNames resolves the record names of a schema of type typ. Errors
-// wrap ErrNoRecordName, except that an unavailable registry while
-// fetching references wraps ErrRegistryUnavailable. Avro and Protobuf
-// references are fetched with load; JSON Schema needs none for its title.
-func parseNames(ctx context.Context, typ sr.SchemaType, text string, refs []sr.SchemaReference, load referenceLoader) (n recordNamer, err error) {
+// parsed is what the proxy keeps of a schema once parsed: its record
+// names, and how to build its payload validator.
+type parsed struct {
+	names recordNamer // never nil: errNamer when names cannot be resolved
+	// compile builds the payload validator; never nil. It is called at most
+	// once per schema (Schema.Validator), on first use in mode payload.
+	compile func() (payload.Validator, error)
+}
+
+// failed is a schema that cannot be used: no names, no validator.
+func failed(err error) parsed {
+	return parsed{names: errNamer{err}, compile: func() (payload.Validator, error) { return nil, err }}
+}
+
+// parseSchema parses a schema of type typ with its references, resolving
+// its record names and keeping what its payload validator needs. Only an
+// unavailable registry (while fetching references) is returned as an
+// error; any other failure is kept in the result, so that a schema whose
+// names cannot be resolved can still be checked in mode id by ID, and
+// fails only the checks that need what is missing. References are
+// fetched with load.
+func parseSchema(ctx context.Context, typ sr.SchemaType, text string, refs []sr.SchemaReference, load referenceLoader) (p parsed, err error) {
 	// The parsers are third-party code reading text from the network; this
 	// runs inside a singleflight goroutine, where a panic would end the
 	// process, so it becomes an error instead.
 	defer func() {
-		if p := recover(); p != nil {
-			n, err = nil, fmt.Errorf("%w: parsing %s schema panicked: %v", ErrNoRecordName, typ, p)
+		if r := recover(); r != nil {
+			p, err = failed(fmt.Errorf("%w: parsing %s schema panicked: %v", ErrNoRecordName, typ, r)), nil
 		}
 	}()
+	resolved, err := resolveReferences(ctx, refs, load)
+	switch {
+	case errors.Is(err, ErrRegistryUnavailable):
+		return parsed{}, err
+	case err != nil && typ == sr.TypeJSON:
+		// A JSON Schema's title needs no reference: only its validator fails.
+		f := failed(err)
+		return parsed{names: jsonNamer(text), compile: f.compile}, nil
+	case err != nil:
+		return failed(err), nil
+	}
 	switch typ {
 	case sr.TypeAvro:
-		return parseAvroNames(ctx, text, refs, load)
+		return parseAvro(text, resolved), nil
 	case sr.TypeProtobuf:
-		return parseProtobufNames(ctx, text, refs, load)
+		return parseProtobuf(ctx, text, resolved), nil
 	case sr.TypeJSON:
-		return parseJSONNames(text)
+		return parseJSON(text, resolved), nil
 	default:
-		return nil, fmt.Errorf("%w: unknown schema type %s", ErrNoRecordName, typ)
+		return failed(fmt.Errorf("%w: unknown schema type %s", ErrNoRecordName, typ)), nil
 	}
+}
+
+// onceCompile wraps a validator constructor so it runs once, turning a
+// panic of the third-party compilers it calls into an error.
+func onceCompile(f func() (payload.Validator, error)) func() (payload.Validator, error) {
+	return sync.OnceValues(func() (v payload.Validator, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				v, err = nil, fmt.Errorf("compiling the payload validator panicked: %v", r)
+			}
+		}()
+		return f()
+	})
 }
 
 // resolvedRef is a fetched reference.
@@ -115,47 +158,57 @@ func resolveReferences(ctx context.Context, refs []sr.SchemaReference, load refe
 	return out, nil
 }
 
-// parseAvroNames names an Avro schema by the full name of its top-level
-// named type (record, enum or fixed). Named types of referenced schemas
-// are parsed first into one cache, so the schema may use them by name, as
+// parseAvro names an Avro schema by the full name of its top-level named
+// type (record, enum or fixed). Named types of referenced schemas are
+// parsed first into one cache, so the schema may use them by name, as
 // Confluent's serializers resolve references.
-func parseAvroNames(ctx context.Context, text string, refs []sr.SchemaReference, load referenceLoader) (recordNamer, error) {
-	resolved, err := resolveReferences(ctx, refs, load)
-	if err != nil {
-		return nil, err
-	}
+func parseAvro(text string, resolved []resolvedRef) parsed {
 	cache := &avro.SchemaCache{} // never avro.DefaultSchemaCache: names would leak between schemas
 	for _, ref := range resolved {
 		if _, err := avro.ParseWithCache(ref.schema, "", cache); err != nil {
-			return nil, fmt.Errorf("%w: parsing avro reference %q: %v", ErrNoRecordName, ref.name, err)
+			return failed(fmt.Errorf("%w: parsing avro reference %q: %v", ErrNoRecordName, ref.name, err))
 		}
 	}
 	s, err := avro.ParseWithCache(text, "", cache)
 	if err != nil {
-		return nil, fmt.Errorf("%w: parsing avro schema: %v", ErrNoRecordName, err)
+		return failed(fmt.Errorf("%w: parsing avro schema: %v", ErrNoRecordName, err))
 	}
-	named, ok := s.(avro.NamedSchema)
-	if !ok {
-		return nil, fmt.Errorf("%w: top-level avro type is %s, not a named type", ErrNoRecordName, s.Type())
+	p := parsed{compile: onceCompile(func() (payload.Validator, error) { return payload.NewAvro(s) })}
+	if named, ok := s.(avro.NamedSchema); ok {
+		p.names = constNamer(named.FullName())
+	} else {
+		p.names = errNamer{fmt.Errorf("%w: top-level avro type is %s, not a named type", ErrNoRecordName, s.Type())}
 	}
-	return constNamer(named.FullName()), nil
+	return p
 }
 
-// parseJSONNames names a JSON Schema by its top-level "title".
-func parseJSONNames(text string) (recordNamer, error) {
+// parseJSON names a JSON Schema by its top-level "title". Its references
+// are kept for the payload validator, by name, which is what "$ref" uses.
+func parseJSON(text string, resolved []resolvedRef) parsed {
+	refs := make(map[string]string, len(resolved))
+	for _, ref := range resolved {
+		refs[ref.name] = ref.schema
+	}
+	p := parsed{compile: onceCompile(func() (payload.Validator, error) { return payload.NewJSON(text, refs) })}
+	p.names = jsonNamer(text)
+	return p
+}
+
+// jsonNamer names a JSON Schema by its top-level "title".
+func jsonNamer(text string) recordNamer {
 	var top any
 	if err := json.Unmarshal([]byte(text), &top); err != nil {
-		return nil, fmt.Errorf("%w: parsing json schema: %v", ErrNoRecordName, err)
+		return errNamer{fmt.Errorf("%w: parsing json schema: %v", ErrNoRecordName, err)}
 	}
 	obj, ok := top.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("%w: json schema is %T, not an object with a title", ErrNoRecordName, top)
+		return errNamer{fmt.Errorf("%w: json schema is %T, not an object with a title", ErrNoRecordName, top)}
 	}
 	title, _ := obj["title"].(string)
 	if title == "" {
-		return nil, fmt.Errorf("%w: json schema has no top-level title", ErrNoRecordName)
+		return errNamer{fmt.Errorf("%w: json schema has no top-level title", ErrNoRecordName)}
 	}
-	return constNamer(title), nil
+	return constNamer(title)
 }
 
 // protoNames names the messages of a Protobuf file by message indexes.
@@ -199,15 +252,12 @@ func newProtoMessages(msgs protoreflect.MessageDescriptors) []protoMessage {
 	return out
 }
 
-// parseProtobufNames compiles a Protobuf schema with its references (each
+// parseProtobuf compiles a Protobuf schema with its references (each
 // reference's name is its import path) and the standard google/protobuf
-// imports, which Confluent's serializers do not register as references,
-// and keeps only the message-name tree.
-func parseProtobufNames(ctx context.Context, text string, refs []sr.SchemaReference, load referenceLoader) (recordNamer, error) {
-	resolved, err := resolveReferences(ctx, refs, load)
-	if err != nil {
-		return nil, err
-	}
+// imports, which Confluent's serializers do not register as references.
+// It keeps the message-name tree and the compiled file for the payload
+// validator.
+func parseProtobuf(ctx context.Context, text string, resolved []resolvedRef) parsed {
 	files := make(map[string]string, len(resolved)+1)
 	for _, ref := range resolved {
 		files[ref.name] = ref.schema
@@ -231,11 +281,12 @@ func parseProtobufNames(ctx context.Context, text string, refs []sr.SchemaRefere
 	}
 	compiled, err := c.Compile(ctx, main)
 	if err != nil {
-		return nil, fmt.Errorf("%w: compiling protobuf schema: %v", ErrNoRecordName, err)
+		return failed(fmt.Errorf("%w: compiling protobuf schema: %v", ErrNoRecordName, err))
 	}
-	p := &protoNames{top: newProtoMessages(compiled[0].Messages())}
-	if len(p.top) == 0 {
-		return nil, fmt.Errorf("%w: protobuf schema defines no message", ErrNoRecordName)
+	fd := compiled[0]
+	names := &protoNames{top: newProtoMessages(fd.Messages())}
+	if len(names.top) == 0 {
+		return failed(fmt.Errorf("%w: protobuf schema defines no message", ErrNoRecordName))
 	}
-	return p, nil
+	return parsed{names: names, compile: onceCompile(func() (payload.Validator, error) { return payload.NewProtobuf(fd) })}
 }

@@ -2,7 +2,9 @@ package enforce
 
 import (
 	"context"
+	"fmt"
 
+	"github.com/schemaproxy/schemaproxy/enforce/payload"
 	"github.com/twmb/franz-go/pkg/sr"
 )
 
@@ -73,7 +75,20 @@ type PartRule struct {
 	Strategy  Strategy
 	Format    Format
 	AllowNull bool // a null part (a tombstone, for values) passes without a schema ID
+	// UnknownFields says whether, in mode payload, a Protobuf payload may
+	// carry field numbers its message does not declare (default reject).
+	UnknownFields UnknownFields
 }
+
+// UnknownFields says what mode payload does with Protobuf field numbers
+// the message does not declare.
+type UnknownFields string
+
+// Unknown-field actions.
+const (
+	UnknownFieldsReject UnknownFields = "reject" // the payload is invalid (default)
+	UnknownFieldsAllow  UnknownFields = "allow"  // skipped, as Protobuf parsers keep them
+)
 
 // Rule is the policy for one topic.
 type Rule struct {
@@ -91,6 +106,16 @@ type Schema struct {
 	Text       string
 	References []sr.SchemaReference
 	names      recordNamer
+	compile    func() (payload.Validator, error) // once; nil for schemas not built by a registry
+}
+
+// Validator returns the schema's payload validator, compiled on first use
+// and kept for the schema's life in the cache, or why it cannot be built.
+func (s *Schema) Validator() (payload.Validator, error) {
+	if s.compile == nil {
+		return nil, fmt.Errorf("%w: schema id %d was not parsed", payload.ErrUnsupported, s.ID)
+	}
+	return s.compile()
 }
 
 // recordNamer resolves the fully-qualified record name a record uses, for

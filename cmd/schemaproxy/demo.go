@@ -208,7 +208,7 @@ func selfCommand() string {
 // non-internal topic's values carry a schema ID registered under
 // <topic>-value), the registry cache, and the metrics.
 func demoEnforcer(cl *sr.Client, log *slog.Logger, m *metrics.Metrics) (*enforce.Enforcer, error) {
-	store, err := enforce.NewPolicyStore("", log, enforce.WithPolicyCheck(enforce.CheckSupported))
+	store, err := enforce.NewPolicyStore("", log)
 	if err != nil {
 		return nil, err
 	}

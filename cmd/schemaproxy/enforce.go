@@ -153,7 +153,7 @@ func (c *enforceConfig) newEnforcement(log *slog.Logger, m *metrics.Metrics) (*e
 		log.Warn("no --registry: records are forwarded unchecked")
 		return nil, nil
 	}
-	store, err := enforce.NewPolicyStore(c.Policy, log, enforce.WithPolicyCheck(enforce.CheckSupported))
+	store, err := enforce.NewPolicyStore(c.Policy, log)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--policy: %w", err)}
 	}
