@@ -42,16 +42,21 @@ const jsonBaseURI = "mem://input/"
 // and "$ref": "address.json#/definitions/Street" find the reference named
 // "address.json", and an absolute name is found by exactly that URI. A
 // reference is also found by its own "$id" when that differs from its
-// name.
-// Nothing is ever loaded from the network or the filesystem: a "$ref" to
-// any other document makes NewJSON fail with an error naming the URL.
+// name. Nothing is ever loaded from the network or the filesystem: a
+// "$ref" to any other document makes NewJSON fail with an error naming
+// the URL.
 //
 // Patterns are Go (RE2) regular expressions, which lack lookaround and
 // backreferences: a schema using them fails with an error wrapping
 // ErrUnsupported.
 //
-// The Validator is safe for concurrent use. See jsonParse for what its
-// Validate accepts as JSON.
+// Validate takes exactly one JSON value, with only whitespace around it,
+// and compares its numbers exactly (1.0 is an integer; 0.30000000000000001
+// is above a maximum of 0.3). Beyond plain JSON syntax it refuses invalid
+// UTF-8, duplicate object keys (parsers disagree on which one wins),
+// nesting deeper than MaxDepth, and numbers longer than 100 bytes or with
+// an exponent beyond 1000, which cannot be compared exactly in bounded
+// time. The Validator is safe for concurrent use.
 func NewJSON(schema string, refs map[string]string) (Validator, error) {
 	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schema))
 	if err != nil {
