@@ -960,3 +960,30 @@ func BenchmarkProtobufUnmarshal(b *testing.B) {
 		}
 	}
 }
+
+// TestProtobufConcurrent shares one validator between goroutines (run
+// with -race).
+func TestProtobufConcurrent(t *testing.T) {
+	t.Parallel()
+	p := protoTestSchemas(t)
+	md, ix := p.message(t, "test.Order")
+	v := p.validator(t, md)
+	good := p.fromText(t, md, protoOrderText)
+	bad := append(append([]byte(nil), good...), 0)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for range 50 {
+				if err := v.Validate(good, ix, payload.Options{AllowUnknownFields: g%2 == 0}); err != nil {
+					t.Errorf("valid payload: got %v", err)
+					return
+				}
+				if err := v.Validate(bad, ix, payload.Options{}); err == nil {
+					t.Error("trailing zero: got nil error")
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
