@@ -25,8 +25,9 @@ import (
 //   - An int varint must fit in 32 bits and a long in 64. Java's Avro and
 //     hamba/avro silently drop the excess bits of a fifth (tenth) byte;
 //     such bytes are not an encoding of any int (long), so they are errors.
-//     Over-long encodings of small values (0x80 0x00 for zero) are read as
-//     decoders read them.
+//     Over-long encodings of small values (0x80 0x00 for zero) are
+//     accepted, as decoders accept them. Union branch and enum symbol
+//     indexes are ints, as the specification says.
 //   - A negative array or map block count is followed by the block's size
 //     in bytes; the size must be exactly the bytes the block's items take,
 //     because readers that skip the array (a reader schema without the
@@ -38,14 +39,16 @@ import (
 //     parser drops logical types whose underlying type does not fit, as the
 //     specification says), except that a decimal stored as bytes needs at
 //     least one byte: Java's decimal conversion refuses zero bytes.
-//   - Records, arrays and maps nest at most MaxDepth deep.
+//   - Records, arrays and maps nest at most MaxDepth deep, the top-level
+//     record counting as one.
 //
 // Error paths name record fields ("field metadata"), array elements by
 // their index counted from 0 across blocks ("field tags: array item 3"),
 // map keys and values ("field metadata: map key", "field metadata: map
 // value"), joined by ": "; unions add nothing to the path. A nil schema
 // is an error; schemas with references must be parsed into one
-// avro.SchemaCache before the call, so that every name resolves.
+// avro.SchemaCache before the call, so that every name resolves. The
+// validator is safe for concurrent use.
 func NewAvro(s avro.Schema) (Validator, error) {
 	if s == nil {
 		return nil, errors.New("payload: nil avro schema")
