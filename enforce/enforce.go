@@ -96,11 +96,13 @@ func (e *Enforcer) Check(ctx context.Context, topic string, partition int32, rec
 	if e.m != nil {
 		e.m.ValidationTime.Observe(time.Since(start).Seconds())
 	}
-	var ve *ValidationError
-	switch {
-	case err == nil:
+	if err == nil {
 		e.count(topic, n, "accepted")
 		return nil
+	}
+	// Declared past the success path: errors.As moves ve to the heap.
+	var ve *ValidationError
+	switch {
 	case errors.As(err, &ve):
 	case errors.Is(err, ErrRegistryUnavailable):
 		switch pol.OnUnavailable() {
@@ -245,6 +247,7 @@ type memo struct {
 	valid   bool
 	id      int
 	guid    string
+	schema  *Schema
 	indexes []int
 }
 
@@ -277,20 +280,25 @@ func (c *partChecker) check(ctx context.Context, pr *PartRule, isKey bool, r *pr
 		}
 		return reject(re.Reason, 0, "", "%s", re.Msg)
 	}
-	var schema *Schema
-	if ref.GUID != "" {
-		schema, err = c.e.reg.SchemaByGUID(ctx, ref.GUID)
-	} else {
-		schema, err = c.e.reg.SchemaByID(ctx, ref.ID)
-	}
-	switch {
-	case errors.Is(err, ErrUnknownSchema):
+	m := &c.memo[mi]
+	schema := m.schema
+	if !m.valid || m.id != ref.ID || m.guid != ref.GUID {
+		// A schema ID or GUID never changes meaning, so the registry is
+		// asked once per schema and batch, not once per record.
 		if ref.GUID != "" {
-			return reject(ReasonUnknownID, 0, "", "schema guid %s is not registered", ref.GUID)
+			schema, err = c.e.reg.SchemaByGUID(ctx, ref.GUID)
+		} else {
+			schema, err = c.e.reg.SchemaByID(ctx, ref.ID)
 		}
-		return reject(ReasonUnknownID, ref.ID, "", "schema id %d is not registered", ref.ID)
-	case err != nil:
-		return err
+		switch {
+		case errors.Is(err, ErrUnknownSchema):
+			if ref.GUID != "" {
+				return reject(ReasonUnknownID, 0, "", "schema guid %s is not registered", ref.GUID)
+			}
+			return reject(ReasonUnknownID, ref.ID, "", "schema id %d is not registered", ref.ID)
+		case err != nil:
+			return err
+		}
 	}
 	indexes, _, err := ref.Message(schema.Type, c.idx[:0])
 	if err != nil {
@@ -300,11 +308,12 @@ func (c *partChecker) check(ctx context.Context, pr *PartRule, isKey bool, r *pr
 		}
 		return reject(ReasonBadIndexes, schema.ID, "", "schema id %d: %v", schema.ID, err)
 	}
-	m := &c.memo[mi]
 	if m.matches(&ref, indexes) {
 		return nil
 	}
-	subject, err := Subject(pr.Strategy, c.topic, isKey, schema, indexes)
+	// A copy: indexes alias c.idx, and handing them to Subject, which may
+	// keep them, would move every partChecker to the heap.
+	subject, err := Subject(pr.Strategy, c.topic, isKey, schema, slices.Clone(indexes))
 	switch {
 	case errors.Is(err, ErrRegistryUnavailable):
 		return err
@@ -318,7 +327,7 @@ func (c *partChecker) check(ctx context.Context, pr *PartRule, isKey bool, r *pr
 	if !ok {
 		return reject(ReasonWrongSubject, schema.ID, subject, "schema id %d is not registered under subject %s", schema.ID, subject)
 	}
-	m.valid, m.id, m.guid = true, ref.ID, ref.GUID
+	m.valid, m.id, m.guid, m.schema = true, ref.ID, ref.GUID, schema
 	m.indexes = append(m.indexes[:0], indexes...)
 	return nil
 }
