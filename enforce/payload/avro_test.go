@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/big"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -530,6 +531,30 @@ func TestAvroNoAllocs(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("Validate allocates %v times per call, want 0", allocs)
 	}
+}
+
+// TestAvroConcurrent shares one validator between goroutines, for -race.
+func TestAvroConcurrent(t *testing.T) {
+	t.Parallel()
+	s := avroParse(t, avroAllTypes)
+	v, err := NewAvro(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := avroMarshal(t, s, avroAllValue())
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				err := v.Validate(data[:len(data)-i%2], nil, Options{})
+				if (err == nil) != (i%2 == 0) {
+					t.Errorf("Validate of %d bytes: %v", len(data)-i%2, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func BenchmarkAvroValidate(b *testing.B) {
