@@ -87,11 +87,13 @@ sessions:
 				mode: mode, pin: pin, proxyLog: proxyLog, log: stderr,
 			}
 			s, err := runner.run(ctx)
+			if s != nil && len(s.Rounds) > 0 {
+				rep.Sessions = append(rep.Sessions, *s)
+			}
 			if err != nil {
 				runErr = fmt.Errorf("session %q: %w", runner.name(), err)
 				break sessions
 			}
-			rep.Sessions = append(rep.Sessions, *s)
 		}
 	}
 	rep.Finished = time.Now().UTC()
@@ -209,6 +211,8 @@ func (r *sessionRunner) name() string {
 	return fmt.Sprintf("%s, mode %s", p, r.mode)
 }
 
+// run runs the session. After a failed round it returns the rounds
+// done so far, summarized, with the error also in Session.Error.
 func (r *sessionRunner) run(ctx context.Context) (*Session, error) {
 	c := r.c
 	var err error
@@ -298,16 +302,21 @@ func (r *sessionRunner) run(ctx context.Context) (*Session, error) {
 		}
 		return out, nil
 	}
+	failed := func(err error) (*Session, error) {
+		s.Error = err.Error()
+		s.summarize()
+		return s, err
+	}
 	for range c.Warmup {
 		if _, err := pair(kindWarmup, 0); err != nil {
-			return nil, err
+			return failed(err)
 		}
 	}
 	s.Rate = c.rateAbs
 	if c.rateFrac > 0 {
 		probe, err := pair(kindProbe, 0)
 		if err != nil {
-			return nil, err
+			return failed(err)
 		}
 		s.ProbedMax = min(probe[0].Produce.RecordsPerSec, probe[1].Produce.RecordsPerSec)
 		s.Rate = c.rateFrac * s.ProbedMax
@@ -315,7 +324,7 @@ func (r *sessionRunner) run(ctx context.Context) (*Session, error) {
 	}
 	for range c.Rounds {
 		if _, err := pair(kindMeasure, s.Rate); err != nil {
-			return nil, err
+			return failed(err)
 		}
 	}
 	s.summarize()

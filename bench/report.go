@@ -47,6 +47,8 @@ type Session struct {
 	Rounds    []Round `json:"rounds"`
 	Median    Medians `json:"median"`
 	Ratio     Ratios  `json:"ratio"`
+	// Error is why the session stopped early; its rounds are those done.
+	Error string `json:"error,omitempty"`
 }
 
 // Round kinds.
@@ -324,6 +326,9 @@ func writeTable(w io.Writer, r *Report) {
 			fmt.Fprintln(tw)
 		}
 		tw.Flush()
+		if s.Error != "" {
+			fmt.Fprintf(w, "STOPPED EARLY: %s\n", firstLine(s.Error))
+		}
 		fmt.Fprintf(w, "proxy/direct: produce throughput %.3f (pairs: %s)", s.Ratio.ProduceThroughput, joinFloats(s.Ratio.PairThroughput, "%.3f"))
 		if a := s.Ratio.AddedLatency; a != nil {
 			fmt.Fprintf(w, "; added latency p50 %+.2f ms, p99 %+.2f ms, p99.9 %+.2f ms", a.P50, a.P99, a.P999)
@@ -382,6 +387,11 @@ func optRSS(v *int64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.1f", float64(*v)/(1<<20))
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 func joinFloats(v []float64, format string) string {
