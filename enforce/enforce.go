@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/schemaproxy/schemaproxy/enforce/payload"
 	"github.com/schemaproxy/schemaproxy/metrics"
 	"github.com/schemaproxy/schemaproxy/protocol"
 )
@@ -30,21 +31,6 @@ type Enforcer struct {
 	bufs    sync.Pool // *[]byte decompression buffers
 	lastLog atomic.Int64
 	muted   atomic.Int64
-}
-
-// CheckSupported returns an error when p asks for something this Enforcer
-// does not do: mode payload (decoding payloads against their schema) is
-// accepted by the policy parser but not enforced by this version, and a
-// policy asking for it is refused rather than enforced as id. Pass it to
-// NewPolicyStore with WithPolicyCheck.
-func CheckSupported(p *Policy) error {
-	var err error
-	p.EachRule(func(r *Rule) {
-		if err == nil && (r.Value.Mode == ModePayload || r.Key.Mode == ModePayload) {
-			err = fmt.Errorf("rule %q: mode payload (payload validation) is not supported by this version; use mode id", r.Pattern)
-		}
-	})
-	return err
 }
 
 // Opt configures an Enforcer.
@@ -241,6 +227,7 @@ type partChecker struct {
 	topic string
 	memo  [2]memo // [0] value, [1] key
 	idx   [MaxMessageIndexes]int
+	pidx  []int // message indexes handed to payload validators
 }
 
 type memo struct {
@@ -300,7 +287,7 @@ func (c *partChecker) check(ctx context.Context, pr *PartRule, isKey bool, r *pr
 			return err
 		}
 	}
-	indexes, _, err := ref.Message(schema.Type, c.idx[:0])
+	indexes, msg, err := ref.Message(schema.Type, c.idx[:0])
 	if err != nil {
 		var re *RefError
 		if errors.As(err, &re) {
@@ -308,8 +295,37 @@ func (c *partChecker) check(ctx context.Context, pr *PartRule, isKey bool, r *pr
 		}
 		return reject(ReasonBadIndexes, schema.ID, "", "schema id %d: %v", schema.ID, err)
 	}
-	if m.matches(&ref, indexes) {
+	if !m.matches(&ref, indexes) {
+		if err := c.checkSubject(ctx, pr, isKey, &ref, schema, indexes, reject); err != nil {
+			return err
+		}
+	}
+	if pr.Mode != ModePayload {
 		return nil
+	}
+	v, err := schema.Validator()
+	if err != nil {
+		return reject(ReasonSchemaUnusable, schema.ID, "", "schema id %d cannot be used to validate payloads: %v", schema.ID, err)
+	}
+	if len(indexes) > 0 {
+		// A heap copy, once per batch: indexes alias c.idx, and handing
+		// them to an interface method would move every partChecker there.
+		c.pidx = append(c.pidx[:0], indexes...)
+		indexes = c.pidx
+	}
+	if err := v.Validate(msg, indexes, payload.Options{AllowUnknownFields: pr.UnknownFields == UnknownFieldsAllow}); err != nil {
+		return reject(ReasonPayload, schema.ID, "", "does not match schema id %d: %v", schema.ID, err)
+	}
+	return nil
+}
+
+// checkSubject checks that schema is registered under the subject pr's
+// strategy names, remembering a pass for the rest of the batch.
+func (c *partChecker) checkSubject(ctx context.Context, pr *PartRule, isKey bool, ref *Ref, schema *Schema, indexes []int,
+	reject func(reason Reason, id int, subject, format string, args ...any) error) error {
+	m := &c.memo[0]
+	if isKey {
+		m = &c.memo[1]
 	}
 	// A copy: indexes alias c.idx, and handing them to Subject, which may
 	// keep them, would move every partChecker to the heap.

@@ -267,7 +267,7 @@ func (v *avroValidator) Validate(data []byte, _ []int, _ Options) error {
 		if v.root.kind == avroRecord {
 			what = "record"
 		}
-		return &Error{Msg: fmt.Sprintf("%s left after the end of the %s", avroBytesLeft(left), what)}
+		return &Error{Msg: fmt.Sprintf("%s left after the end of the %s", nBytes(left), what)}
 	}
 	return nil
 }
@@ -333,14 +333,6 @@ func (e *avroError) payloadError() *Error {
 		}
 	}
 	return &Error{Path: b.String(), Msg: e.msg}
-}
-
-// avroBytesLeft reads "1 byte" or "n bytes".
-func avroBytesLeft(n int) string {
-	if n == 1 {
-		return "1 byte"
-	}
-	return strconv.Itoa(n) + " bytes"
 }
 
 // avroDecoder is the read position in one payload. It lives on the stack
@@ -429,7 +421,7 @@ func (d *avroDecoder) value(n *avroNode, depth int) *avroError {
 // truncation message ("float needs", "fixed needs").
 func (d *avroDecoder) skip(n int, what string) *avroError {
 	if left := len(d.buf) - d.off; n > left {
-		return avroErrorf("truncated: %s %d bytes but %s left", what, n, avroBytesLeft(left))
+		return avroErrorf("truncated: %s %d bytes but %s left", what, n, nBytes(left))
 	}
 	d.off += n
 	return nil
@@ -448,7 +440,7 @@ func (d *avroDecoder) lengthPrefixed(what avroWhat, minLen int64) *avroError {
 		return avroErrorf("decimal with %d bytes: its two's-complement value needs at least %d", l, minLen)
 	}
 	if left := len(d.buf) - d.off; l > int64(left) {
-		return avroErrorf("truncated: %s %d but %s left", what, l, avroBytesLeft(left))
+		return avroErrorf("truncated: %s %d but %s left", what, l, nBytes(left))
 	}
 	d.off += int(l)
 	return nil
@@ -473,7 +465,7 @@ func (d *avroDecoder) blockHeader(countWhat, sizeWhat avroWhat) (count, size int
 		return 0, 0, avroErrorf("negative %s %d", sizeWhat, size)
 	}
 	if left := len(d.buf) - d.off; size > int64(left) {
-		return 0, 0, avroErrorf("truncated: %s %d but %s left", sizeWhat, size, avroBytesLeft(left))
+		return 0, 0, avroErrorf("truncated: %s %d but %s left", sizeWhat, size, nBytes(left))
 	}
 	return -count, size, nil
 }
@@ -497,7 +489,7 @@ func (d *avroDecoder) array(elem *avroNode, depth int) *avroError {
 			// Items of one size: skip the block without visiting them.
 			if left := len(d.buf) - d.off; w > 0 && count > int64(left/w) {
 				return avroErrorf("truncated: array block of %d items of %s each but %s left",
-					count, avroBytesLeft(w), avroBytesLeft(left))
+					count, nBytes(w), nBytes(left))
 			}
 			d.off += int(count) * w
 		} else {
@@ -618,5 +610,5 @@ func (d *avroDecoder) truncatedVarint(what avroWhat, n int) *avroError {
 	if n == 0 {
 		return avroErrorf("truncated: no bytes left for %s", what)
 	}
-	return avroErrorf("truncated: %s varint cut off after %s", what, avroBytesLeft(n))
+	return avroErrorf("truncated: %s varint cut off after %s", what, nBytes(n))
 }

@@ -4,14 +4,18 @@
 //
 // A Validator is compiled once per schema (with its references already
 // resolved by the caller) and is then safe for concurrent use. Validators
-// never allocate per call where the format allows it, never panic on any
-// input, and bound their recursion, because payloads are data from the
-// network. The package does not talk to a registry and does not read
+// never panic on any input and bound their recursion, because payloads are
+// data from the network. The Avro and Protobuf validators allocate nothing
+// on a valid payload; the JSON one allocates, since JSON Schema evaluation
+// works on a parsed value. The package does not talk to a registry and does not read
 // Confluent's wire-format prefix: callers pass the bytes after it (and,
 // for Protobuf, the message indexes already split off).
 package payload
 
-import "errors"
+import (
+	"errors"
+	"strconv"
+)
 
 // Validator checks payloads against one compiled schema.
 type Validator interface {
@@ -41,7 +45,8 @@ const MaxDepth = 100
 type Error struct {
 	// Path points at the field, in the format's own notation: for Avro
 	// "field metadata: map value", for JSON "$.amount", for Protobuf
-	// "field items[2]: field name". Empty at the top level.
+	// "field items[2]: field name". Empty at the top level, except for
+	// JSON, where the root is "$".
 	Path string
 	// Msg says what is wrong there: "union index 7 out of range",
 	// "must be >= 0", "wire type 2 for an int32 field".
@@ -60,3 +65,11 @@ func (e *Error) Error() string {
 // validator (a construct it does not implement); errors from the New
 // functions wrap it or describe an invalid schema.
 var ErrUnsupported = errors.New("schema not supported for payload validation")
+
+// nBytes reads "1 byte" or "n bytes", for error messages.
+func nBytes(n int) string {
+	if n == 1 {
+		return "1 byte"
+	}
+	return strconv.Itoa(n) + " bytes"
+}

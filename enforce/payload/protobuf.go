@@ -580,11 +580,11 @@ func protoLengthError(n int) *Error {
 }
 
 func protoFixedError(size, left int) *Error {
-	return &Error{Msg: fmt.Sprintf("truncated: %d-byte value but %d bytes left", size, left)}
+	return &Error{Msg: fmt.Sprintf("truncated: %d-byte value but %s left", size, nBytes(left))}
 }
 
 func protoTruncated(l uint64, left int) *Error {
-	msg := fmt.Sprintf("truncated: length %d but %d bytes left", l, left)
+	msg := fmt.Sprintf("truncated: length %d but %s left", l, nBytes(left))
 	if int64(l) < 0 {
 		msg += " (a negative number written as a length?)"
 	}

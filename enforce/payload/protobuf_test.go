@@ -645,7 +645,7 @@ func TestProtobufInvalid(t *testing.T) {
 			want: "field by: truncated: length 18446744073709551615 but 3 bytes left (a negative number written as a length?)"},
 		{name: "huge length", msg: "test.Scalars",
 			data: protoB{}.tag(15, 2).varint(1 << 62).raw(1),
-			want: "field by: truncated: length 4611686018427387904 but 1 bytes left"},
+			want: "field by: truncated: length 4611686018427387904 but 1 byte left"},
 		{name: "truncated fixed64", msg: "test.Scalars",
 			data: protoB{}.tag(1, 1).raw(0, 0, 0),
 			want: "field d: truncated: 8-byte value but 3 bytes left"},
