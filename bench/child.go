@@ -51,19 +51,19 @@ func startChild(name, cpus string, log io.Writer, exe string, args ...string) (*
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	go c.readLines(stdout)
+	go c.readLines(stdout, c.lines)
 	return c, nil
 }
 
-// readLines feeds stdout lines to c.lines, then reaps the process; owned
+// readLines feeds stdout lines to lines, then reaps the process; owned
 // by the child, it ends when the process closes its stdout.
-func (c *child) readLines(stdout io.Reader) {
+func (c *child) readLines(stdout io.Reader, lines chan<- []byte) {
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for sc.Scan() {
-		c.lines <- append([]byte(nil), sc.Bytes()...)
+		lines <- append([]byte(nil), sc.Bytes()...)
 	}
-	close(c.lines)
+	close(lines)
 	c.err = c.cmd.Wait()
 	close(c.done)
 }
@@ -103,6 +103,7 @@ func (c *child) send(line string) error {
 func (c *child) wait(timeout time.Duration) error {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
+	lines := c.lines // drained, so the process never blocks writing
 	for {
 		select {
 		case <-c.done:
@@ -113,9 +114,9 @@ func (c *child) wait(timeout time.Duration) error {
 		case <-t.C:
 			c.cmd.Process.Kill() //nolint:errcheck // it may have just exited
 			t.Reset(time.Hour)
-		case _, ok := <-c.lines:
+		case _, ok := <-lines:
 			if !ok {
-				c.lines = nil // closed: wait on done alone
+				lines = nil // closed: wait on done alone
 			}
 		}
 	}
