@@ -11,7 +11,7 @@ BIN       := bin/schemaproxy
 
 export GOFLAGS ?=
 
-.PHONY: all build demo test test-fast test-integration lint fmt-check vet staticcheck fuzz-short bench clean
+.PHONY: all build demo test test-fast test-integration lint fmt-check vet staticcheck fuzz-short bench bench-micro bench-conns bench-engine clean
 
 all: build
 
@@ -64,9 +64,23 @@ fuzz-short:
 	  done; \
 	done
 
-## bench: Go micro-benchmarks.
+## bench: produce and consume throughput, latency, proxy CPU and memory,
+## direct vs through the proxy in alternating rounds (bench/README.md).
+## BENCH_FLAGS passes flags, e.g. BENCH_FLAGS="--mode off,id --both --consume".
 bench:
+	$(GO) run ./bench $(BENCH_FLAGS)
+
+## bench-micro: Go micro-benchmarks (framing, rewriting, validation, cache).
+bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## bench-conns: proxy memory per idle connection and behind a client that never reads.
+bench-conns:
+	$(GO) run ./bench/conns $(BENCH_FLAGS)
+
+## bench-engine: the net data plane against a minimal gnet/v2 passthrough.
+bench-engine:
+	$(GO) run ./bench/engine $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin
