@@ -124,33 +124,45 @@ func checkRejectError(t testing.TB, client testbed.Client, kind string, e testbe
 // holds nothing.
 func checkRejected(t testing.TB, k *testbed.Kafka, sec testbed.Security, client testbed.Client, kind invalidKind, n int) {
 	t.Helper()
-	if !enforcing(t) {
-		return
-	}
 	topic := topicName(t, kind.name)
-	args := append(avroFlags(t), "--topic", topic, "--mode", "produce", "--count", fmt.Sprint(n), "--key-prefix", kind.name)
-	es := run(t, k, sec, client, append(args, kind.flags(topic)...)...)
-	done, _ := es.Done()
-	if done.Produced != 0 || done.ProduceErrors != n {
-		t.Errorf("%s: %d produced, %d rejected; want 0 and %d", kind.name, done.Produced, done.ProduceErrors, n)
-	}
 	text := kind.text
 	if strings.Contains(text, "%s") {
 		text = fmt.Sprintf(text, topic)
 	}
+	checkRefused(t, k, sec, client, topic, kind.name, append(avroFlags(t), kind.flags(topic)...), kind.reason, text, n)
+}
+
+// checkRefused has client send n records to topic with args (serde and
+// --invalid flags) through the proxy in front of k, and checks what
+// checkRejected describes: every record failed with INVALID_RECORD, the
+// proxy counted a rejection for reason, and the broker holds nothing of
+// topic. text is the piece of the proxy's message Java must show. name
+// labels the kind in messages and is the records' key prefix.
+func checkRefused(t testing.TB, k *testbed.Kafka, sec testbed.Security, client testbed.Client, topic, name string,
+	args []string, reason enforce.Reason, text string, n int) {
+	t.Helper()
+	if !enforcing(t) {
+		return
+	}
+	args = append(args, "--topic", topic, "--mode", "produce", "--count", fmt.Sprint(n), "--key-prefix", name)
+	es := run(t, k, sec, client, args...)
+	done, _ := es.Done()
+	if done.Produced != 0 || done.ProduceErrors != n {
+		t.Errorf("%s: %d produced, %d rejected; want 0 and %d", name, done.Produced, done.ProduceErrors, n)
+	}
 	invalid := 0
 	for _, e := range es.Of(testbed.EvProduceError) {
-		checkRejectError(t, client, kind.name, e, text)
+		checkRejectError(t, client, name, e, text)
 		if e.Code == "INVALID_RECORD" {
 			invalid++
 		}
 	}
 	if invalid == 0 {
-		t.Errorf("%s: no record failed with INVALID_RECORD", kind.name)
+		t.Errorf("%s: no record failed with INVALID_RECORD", name)
 	}
 	sp := proxyOf(t, k)
-	if got := sp.rejections(topic, kind.reason); got < 1 {
-		t.Errorf("%s: the proxy counted %v rejections of %s for %s, want at least 1", kind.name, got, topic, kind.reason)
+	if got := sp.rejections(topic, reason); got < 1 {
+		t.Errorf("%s: the proxy counted %v rejections of %s for %s, want at least 1", name, got, topic, reason)
 	}
 	checkWritten(t, k, sec, topic, 0)
 }

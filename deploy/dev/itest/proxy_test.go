@@ -35,16 +35,27 @@ import (
 // suitePolicy is every proxy's topic policy: the default policy (a value
 // must carry a Confluent schema ID registered under <topic>-value) for
 // every topic but those named plain.*, which hold plain records and pass
-// unchecked. A test that forgets the prefix gets INVALID_RECORD, not a
-// silent pass.
+// unchecked, and those named payload.*, whose values must also decode
+// against the schema their ID names (mode payload; Protobuf fields the
+// message does not declare are refused, except on topics named
+// payload.unknown-fields.*). A test that forgets the prefix gets
+// INVALID_RECORD, not a silent pass.
 const suitePolicy = `
 rules:
   - topics: ["plain.*"]
     value: {mode: off}
+  - topics: ["payload.unknown-fields.*"]
+    value: {mode: payload, unknown_fields: allow}
+  - topics: ["payload.*"]
+    value: {mode: payload}
 `
 
-// plainPrefix starts the name of every topic of plain, unframed records.
-const plainPrefix = "plain."
+// Topic name prefixes for suitePolicy's rules.
+const (
+	plainPrefix         = "plain."                  // plain, unframed records: unchecked
+	payloadPrefix       = "payload."                // mode payload
+	unknownFieldsPrefix = "payload.unknown-fields." // mode payload, unknown_fields: allow
+)
 
 // policy is suitePolicy, parsed once.
 var policy = sync.OnceValues(func() (*enforce.Policy, error) {
