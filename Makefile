@@ -75,7 +75,7 @@ bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 ## bench-conns: proxy memory per idle connection and behind a client that never reads.
-bench-conns:
+bench-conns: build
 	$(GO) run ./bench/conns $(BENCH_FLAGS)
 
 ## bench-engine: the net data plane against a minimal gnet/v2 passthrough.
