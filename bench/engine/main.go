@@ -3,7 +3,7 @@
 // against a minimal Kafka-frame-aware passthrough on gnet/v2, in cut-through
 // and whole-frame variants, and two minimal net.Conn passthroughs: one that
 // reads whole request frames into a reused buffer (gnet-frame's
-// counterpart) and one that splices (the floor). For each it measures, from
+// counterpart) and one that splices (a reference). For each it measures, from
 // /proc of the proxy process, CPU seconds per GB of 1 MiB Produce requests
 // forwarded and RSS per idle connection.
 //

@@ -16,7 +16,7 @@ import (
 // runNet runs one of the two net.Conn passthroughs, each with two
 // goroutines per connection:
 //
-//   - splice, the floor reference: each direction reads a size prefix with
+//   - splice, the reference: each direction reads a size prefix with
 //     one small read and moves the frame body with io.CopyN, which the
 //     kernel splices TCP to TCP. Reading frame by frame, not io.Copy, keeps
 //     an idle pair from holding a splice pipe.
