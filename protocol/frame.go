@@ -3,6 +3,8 @@ package protocol
 import (
 	"encoding/binary"
 	"io"
+	"math/bits"
+	"sync"
 )
 
 // Size limits that mirror the broker's defaults.
@@ -62,4 +64,46 @@ func AppendSize(dst []byte, size int32) []byte {
 // must have been reserved by the caller.
 func PatchSize(frame []byte) {
 	binary.BigEndian.PutUint32(frame[:4], uint32(len(frame)-4))
+}
+
+// Frame buffers are pooled by power-of-two size class, from 4 KiB (smaller
+// frames share it) to 16 MiB; larger frames are allocated and left to the
+// garbage collector.
+const (
+	minFrameShift = 12
+	maxFrameShift = 24
+)
+
+// frameBufs[i] holds *[]byte of capacity exactly 1<<(minFrameShift+i).
+var frameBufs [maxFrameShift - minFrameShift + 1]sync.Pool
+
+// GetFrame returns a buffer of length n (n > 0) for one whole frame, from
+// the pool of its size class when there is one. Its contents are
+// undefined. Safe for concurrent use.
+func GetFrame(n int) *[]byte {
+	shift := max(bits.Len(uint(n-1)), minFrameShift)
+	if shift > maxFrameShift {
+		b := make([]byte, n)
+		return &b
+	}
+	if bp, ok := frameBufs[shift-minFrameShift].Get().(*[]byte); ok {
+		*bp = (*bp)[:n]
+		return bp
+	}
+	b := make([]byte, n, 1<<shift)
+	return &b
+}
+
+// PutFrame gives a buffer from GetFrame back for reuse. The caller must
+// hold nothing that aliases it: no slice of it, and no string made from
+// it without a copy (kmsg's Unsafe decoders make such strings). A buffer
+// whose capacity is not a pooled size class is dropped. Safe for
+// concurrent use.
+func PutFrame(bp *[]byte) {
+	c := cap(*bp)
+	shift := bits.Len(uint(c - 1))
+	if c != 1<<shift || shift < minFrameShift || shift > maxFrameShift {
+		return
+	}
+	frameBufs[shift-minFrameShift].Put(bp)
 }

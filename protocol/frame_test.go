@@ -313,3 +313,35 @@ func BenchmarkReadSize(b *testing.B) {
 		}
 	}
 }
+
+func TestGetFrame(t *testing.T) {
+	for _, tc := range []struct{ n, wantCap int }{
+		{1, 4 << 10},
+		{4 << 10, 4 << 10},
+		{4<<10 + 1, 8 << 10},
+		{1 << 20, 1 << 20},
+		{16 << 20, 16 << 20},
+		{16<<20 + 1, 16<<20 + 1}, // past the largest class: exact, not pooled
+	} {
+		bp := GetFrame(tc.n)
+		if len(*bp) != tc.n || cap(*bp) != tc.wantCap {
+			t.Errorf("GetFrame(%d): len %d cap %d, want len %d cap %d", tc.n, len(*bp), cap(*bp), tc.n, tc.wantCap)
+		}
+		PutFrame(bp)
+	}
+	// A buffer that is not a size class is dropped, never handed out.
+	odd := make([]byte, 5000)
+	PutFrame(&odd)
+	for range 100 {
+		if bp := GetFrame(5000); cap(*bp) != 8<<10 {
+			t.Fatalf("GetFrame(5000) returned capacity %d", cap(*bp))
+		}
+	}
+}
+
+func BenchmarkGetFrame(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		PutFrame(GetFrame(48 << 10))
+	}
+}

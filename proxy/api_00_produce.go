@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -23,10 +24,14 @@ const maxProduceVersion = 12
 // checked, and forwards what passes. acks=0 requests take no response
 // slot: the broker sends nothing back, and a slot would wait forever (FR-03).
 func (pr *pair) handleProduce(version int16, corr int32, size int32) error {
-	frame, err := pr.readFrame(size)
+	bp, err := pr.readFrame(size)
 	if err != nil {
 		return err
 	}
+	// Every path below has written the frame upstream, or dropped it, when
+	// it returns, and keeps nothing that aliases it (invariant 15).
+	defer protocol.PutFrame(bp)
+	frame := *bp
 	hdr, err := protocol.ParseRequestHeader(frame[4:])
 	if err != nil {
 		return protoErr(metrics.ReasonProtocol, "produce request header: %w", err)
@@ -48,10 +53,13 @@ func (pr *pair) handleProduce(version int16, corr int32, size int32) error {
 	}
 	req := kmsg.NewPtrProduceRequest()
 	req.Version = version
-	// Unsafe: topic names and records alias frame, which is never reused.
+	// Unsafe: topic names and records alias frame, which goes back to its
+	// pool when this returns; internTopics replaces the names with copies
+	// before anything can keep them.
 	if err := req.UnsafeReadFrom(body); err != nil {
 		return protoErr(metrics.ReasonProtocol, "produce v%d request: %w", version, err)
 	}
+	pr.internTopics(req)
 	rejs := pr.checkProduce(chk, req)
 	if len(rejs) == 0 {
 		return pr.forwardProduce(frame, version, corr, acks, nil)
@@ -83,6 +91,32 @@ func (pr *pair) handleProduce(version int16, corr int32, size int32) error {
 		return pr.push(slot{local: protocol.AppendResponse(nil, corr, resp), key: keyProduce, version: version, corr: corr})
 	}
 	return pr.forwardProduce(frame, version, corr, acks, rejs)
+}
+
+// maxInternedTopics bounds each connection's table of interned topic names.
+const maxInternedTopics = 256
+
+// internTopics replaces every topic name of req, which aliases the pooled
+// frame, with a copy kept for the connection, so the checker, the metrics
+// and the rejections merged later may keep it. A producer writes to a few
+// topics, so names are copied once per connection; past maxInternedTopics
+// the table starts over.
+func (pr *pair) internTopics(req *kmsg.ProduceRequest) {
+	for i := range req.Topics {
+		t := &req.Topics[i]
+		s, ok := pr.topics[t.Topic]
+		if !ok {
+			if len(pr.topics) >= maxInternedTopics {
+				clear(pr.topics)
+			}
+			if pr.topics == nil {
+				pr.topics = make(map[string]string)
+			}
+			s = strings.Clone(t.Topic)
+			pr.topics[s] = s
+		}
+		t.Topic = s
+	}
 }
 
 // forwardProduce queues the response slot (none for acks=0), with the

@@ -52,6 +52,7 @@ type pair struct {
 	forwarding bool // a frame is partly forwarded: a drain deadline must not cut it
 	saslActive bool // between SaslHandshake and the first non-SASL request
 	sizeBuf    [4]byte
+	topics     map[string]string // Produce topic names, interned (internTopics)
 
 	// writeResponses only.
 	idlePeek bool
@@ -316,15 +317,18 @@ func (pr *pair) forward(size int32) error {
 	return copyFrame(pr.upstream, pr.cr, pr.client, pr.sizeBuf, int(size), pr.retryClient)
 }
 
-// readFrame reads the rest of the current frame into a new buffer that
-// starts with its size prefix.
-func (pr *pair) readFrame(size int32) ([]byte, error) {
-	buf := make([]byte, 4+int(size))
+// readFrame reads the rest of the current frame into a pooled buffer that
+// starts with its size prefix. The caller gives it back with
+// protocol.PutFrame once nothing aliases it (DESIGN.md invariant 15).
+func (pr *pair) readFrame(size int32) (*[]byte, error) {
+	bp := protocol.GetFrame(4 + int(size))
+	buf := *bp
 	copy(buf, pr.sizeBuf[:])
 	if _, err := io.ReadFull(pr.cr, buf[4:]); err != nil {
+		protocol.PutFrame(bp)
 		return nil, err
 	}
-	return buf, nil
+	return bp, nil
 }
 
 // writeUpstream writes a whole request frame upstream.
