@@ -35,6 +35,7 @@ type demoConfig struct {
 	Topics         []string
 	Schemas        string
 	Smoke          bool
+	Mode           string
 	LogLevel       string
 }
 
@@ -45,7 +46,8 @@ func (c *demoConfig) flags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.Brokers, "brokers", 3, "brokers in the embedded in-process Kafka cluster")
 	fs.StringSliceVar(&c.Topics, "topics", nil, "topics created at start, 3 partitions each, besides one per <topic>-value subject registered (default: none)")
 	fs.StringVar(&c.Schemas, "schemas", "", "directory of schemas to register at start, named as \"schemaproxy register\" names them (default: the embedded examples/schemas)")
-	fs.BoolVar(&c.Smoke, "smoke", false, "produce one valid and one invalid memory.created event through the proxy, print both outcomes and exit: 0 if the valid one landed and the invalid one was rejected")
+	fs.StringVar(&c.Mode, "mode", "payload", "how every non-internal topic's values are checked: id (a schema ID registered under <topic>-value) or payload (that, and the bytes decode as the schema)")
+	fs.BoolVar(&c.Smoke, "smoke", false, "produce a valid memory.created event and invalid ones through the proxy, print each outcome and exit: 0 if the valid one landed and the invalid ones got what --mode promises")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
 
@@ -57,6 +59,10 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c demoConfig
 	if err := parseFlags("demo", args, stderr, c.flags); err != nil {
 		return err
+	}
+	mode := enforce.Mode(c.Mode)
+	if mode != enforce.ModeID && mode != enforce.ModePayload {
+		return usageError{fmt.Errorf("--mode %q: want id or payload", c.Mode)}
 	}
 	if c.Brokers < 1 || c.Brokers > 32 {
 		return usageError{fmt.Errorf("--brokers %d: want 1 to 32", c.Brokers)}
@@ -115,7 +121,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer cluster.Close()
 	m := metrics.New()
-	enforcer, err := demoEnforcer(cl, log, m)
+	enforcer, err := demoEnforcer(cl, log, m, mode)
 	if err != nil {
 		return err
 	}
@@ -140,7 +146,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}()
 
 	if c.Smoke {
-		err := runSmoke(ctx, stdout, p.Addr().String(), cluster.ListenAddrs(), rep)
+		err := runSmoke(ctx, stdout, p.Addr().String(), cluster.ListenAddrs(), rep, mode)
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		p.Shutdown(sctx) //nolint:errcheck // the smoke result is what counts
@@ -164,7 +170,11 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	self := selfCommand()
-	fmt.Fprintf(stdout, `schemaproxy demo is running, checking every record value against the registry.
+	checks := "its schema ID against the registry"
+	if mode == enforce.ModePayload {
+		checks = "its schema ID against the registry and its bytes against the schema (--mode payload)"
+	}
+	fmt.Fprintf(stdout, `schemaproxy demo is running, checking every record value: %[13]s.
 
   bootstrap (point clients here)  %[1]s
   node listeners                  %[2]s ports %[3]d..%[4]d
@@ -187,7 +197,7 @@ Try:
 
 Ctrl-C stops it.
 `, bootstrap, host, base+1, base+c.Brokers, registry, metricsAddr, strings.Join(cluster.ListenAddrs(), ","),
-		strings.Join(topics, ", "), strings.Join(subjects, ", "), topic, id, self)
+		strings.Join(topics, ", "), strings.Join(subjects, ", "), topic, id, self, checks)
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -204,17 +214,23 @@ func selfCommand() string {
 	return "go run ./cmd/schemaproxy"
 }
 
-// demoEnforcer wires enforcement as serve does: the default policy (every
-// non-internal topic's values carry a schema ID registered under
-// <topic>-value), the registry cache, and the metrics.
-func demoEnforcer(cl *sr.Client, log *slog.Logger, m *metrics.Metrics) (*enforce.Enforcer, error) {
-	store, err := enforce.NewPolicyStore("", log)
+// demoEnforcer wires enforcement as serve does, with the default policy
+// (every non-internal topic's values carry a schema ID registered under
+// <topic>-value) in the given mode, the registry cache, and the metrics.
+func demoEnforcer(cl *sr.Client, log *slog.Logger, m *metrics.Metrics, mode enforce.Mode) (*enforce.Enforcer, error) {
+	pol, err := enforce.ParsePolicy([]byte("defaults: {value: {mode: " + string(mode) + "}}"))
 	if err != nil {
 		return nil, err
 	}
+	store := fixedPolicy{pol}
 	reg := enforce.NewRegistry(cl, enforce.WithRegistryObserver(enforce.RegistryObserver{
 		Request:     func(o string) { m.Enforce.RegistryCalls.WithLabelValues(o).Inc() },
 		CacheLookup: func(r string) { m.Enforce.CacheLookups.WithLabelValues(r).Inc() },
 	}))
 	return enforce.New(store, reg, enforce.WithLogger(log), enforce.WithMetrics(m.Enforce)), nil
 }
+
+// fixedPolicy is a policy that never changes: the demo has no policy file.
+type fixedPolicy struct{ p *enforce.Policy }
+
+func (f fixedPolicy) Load() *enforce.Policy { return f.p }

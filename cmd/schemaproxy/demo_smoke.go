@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/schemaproxy/schemaproxy/cmd/schemaproxy/schemas"
+	"github.com/schemaproxy/schemaproxy/enforce"
 	"github.com/schemaproxy/schemaproxy/examples"
 )
 
@@ -42,12 +43,14 @@ type memoryCreated struct {
 }
 
 // runSmoke produces a valid event (Confluent framing: magic 0, the schema
-// ID, Avro binary) and an invalid one (JSON, no framing) to memory.created
-// through the proxy at bootstrap, reads the valid one back from the
-// brokers directly, and prints both outcomes. It returns nil only if the
-// valid event landed intact and the invalid one was rejected with
-// INVALID_RECORD.
-func runSmoke(ctx context.Context, w io.Writer, bootstrap string, brokers []string, rep *schemas.Report) error {
+// ID, Avro binary), an invalid one (JSON, no framing) and one with the
+// right framing but a cut-off Avro body to memory.created through the
+// proxy at bootstrap, reads the valid one back from the brokers directly,
+// and prints each outcome. It returns nil only if the valid event landed
+// intact, the unframed one was rejected with INVALID_RECORD, and the
+// cut-off one was rejected in mode payload (mode id checks only the ID,
+// so there it lands).
+func runSmoke(ctx context.Context, w io.Writer, bootstrap string, brokers []string, rep *schemas.Report, mode enforce.Mode) error {
 	ctx, cancel := context.WithTimeout(ctx, smokeTimeout)
 	defer cancel()
 	id := 0
@@ -85,6 +88,7 @@ func runSmoke(ctx context.Context, w io.Writer, bootstrap string, brokers []stri
 	valid := binary.BigEndian.AppendUint32([]byte{0}, uint32(id))
 	valid = append(valid, payload...)
 	invalid := []byte(`{"event_id":"evt-json","event_type":"memory.created"}`)
+	cutOff := valid[:len(valid)-8]
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.DefaultProduceTopic(smokeTopic), kgo.DisableIdempotentWrite())
 	if err != nil {
@@ -92,7 +96,7 @@ func runSmoke(ctx context.Context, w io.Writer, bootstrap string, brokers []stri
 	}
 	defer cl.Close()
 
-	fmt.Fprintf(w, "smoke test: two events to %s through schemaproxy at %s\n", smokeTopic, bootstrap)
+	fmt.Fprintf(w, "smoke test: three events to %s through schemaproxy at %s (mode %s)\n", smokeTopic, bootstrap, mode)
 	var failed []string
 	landed, err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte(event.MemoryID), Value: valid}).First()
 	if err != nil {
@@ -129,6 +133,21 @@ func runSmoke(ctx context.Context, w io.Writer, bootstrap string, brokers []stri
 	default:
 		fmt.Fprintf(w, "invalid event  (JSON, no schema id):  FAILED: got %v, want INVALID_RECORD\n", err)
 		failed = append(failed, "the invalid event failed otherwise")
+	}
+
+	_, err = cl.ProduceSync(ctx, &kgo.Record{Key: []byte("evt-cut"), Value: cutOff}).First()
+	const cutLabel = "cut-off event  (Avro, schema id %d, last 8 bytes missing):"
+	switch {
+	case mode == enforce.ModePayload && errors.Is(err, kerr.InvalidRecord):
+		fmt.Fprintf(w, cutLabel+" rejected with INVALID_RECORD, as it should be\n", id)
+	case mode == enforce.ModeID && err == nil:
+		fmt.Fprintf(w, cutLabel+" accepted: mode id checks the schema ID only (--mode payload rejects it)\n", id)
+	case err == nil:
+		fmt.Fprintf(w, cutLabel+" FAILED: accepted\n", id)
+		failed = append(failed, "the cut-off event was accepted")
+	default:
+		fmt.Fprintf(w, cutLabel+" FAILED: got %v\n", id, err)
+		failed = append(failed, "the cut-off event failed unexpectedly")
 	}
 
 	if len(failed) > 0 {

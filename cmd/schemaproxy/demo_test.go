@@ -14,29 +14,40 @@ import (
 	"github.com/schemaproxy/schemaproxy/proxy/proxytest"
 )
 
-// TestDemoSmoke runs "schemaproxy demo --smoke" on free ports: the valid
-// event must land and the invalid one be rejected, with exit code 0.
+// TestDemoSmoke runs "schemaproxy demo --smoke" on free ports in each
+// mode: the valid event must land, the unframed one be rejected, and the
+// cut-off one be rejected in mode payload and land in mode id, with exit
+// code 0.
 func TestDemoSmoke(t *testing.T) {
 	t.Parallel()
-	listen, _ := proxytest.FreePorts(t, 3)
-	metricsAddr, _ := proxytest.FreePorts(t, 0)
-	registryAddr, _ := proxytest.FreePorts(t, 0)
-	var stdout, stderr syncBuffer
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	code := run(ctx, []string{"demo", "--smoke", "--listen", listen, "--metrics-listen", metricsAddr,
-		"--registry-listen", registryAddr, "--log-level", "warn"}, &stdout, &stderr)
-	if code != 0 {
-		t.Fatalf("exit code: got %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
-	}
-	for _, want := range []*regexp.Regexp{
-		regexp.MustCompile(`(?m)^valid event    \(Avro, schema id 1\): landed in memory\.created\[[0-2]\] at offset 0; read back from the brokers: event_id evt-\w+$`),
-		regexp.MustCompile(`(?m)^invalid event  \(JSON, no schema id\):  rejected with INVALID_RECORD, as it should be$`),
-		regexp.MustCompile(`(?m)^smoke test passed$`),
+	for mode, cutOff := range map[string]string{
+		"payload": `rejected with INVALID_RECORD, as it should be`,
+		"id":      `accepted: mode id checks the schema ID only \(--mode payload rejects it\)`,
 	} {
-		if !want.MatchString(stdout.String()) {
-			t.Errorf("stdout:\n%s\nwant a line matching %s", stdout.String(), want)
-		}
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			listen, _ := proxytest.FreePorts(t, 3)
+			metricsAddr, _ := proxytest.FreePorts(t, 0)
+			registryAddr, _ := proxytest.FreePorts(t, 0)
+			var stdout, stderr syncBuffer
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			code := run(ctx, []string{"demo", "--smoke", "--mode", mode, "--listen", listen, "--metrics-listen", metricsAddr,
+				"--registry-listen", registryAddr, "--log-level", "warn"}, &stdout, &stderr)
+			if code != 0 {
+				t.Fatalf("exit code: got %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+			}
+			for _, want := range []*regexp.Regexp{
+				regexp.MustCompile(`(?m)^valid event    \(Avro, schema id 1\): landed in memory\.created\[[0-2]\] at offset 0; read back from the brokers: event_id evt-\w+$`),
+				regexp.MustCompile(`(?m)^invalid event  \(JSON, no schema id\):  rejected with INVALID_RECORD, as it should be$`),
+				regexp.MustCompile(`(?m)^cut-off event  \(Avro, schema id 1, last 8 bytes missing\): ` + cutOff + `$`),
+				regexp.MustCompile(`(?m)^smoke test passed$`),
+			} {
+				if !want.MatchString(stdout.String()) {
+					t.Errorf("stdout:\n%s\nwant a line matching %s", stdout.String(), want)
+				}
+			}
+		})
 	}
 }
 
