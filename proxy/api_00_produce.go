@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -141,8 +143,8 @@ func (pr *pair) forwardProduce(frame []byte, version int16, corr int32, acks int
 // which means "not written", so no data is lost and nothing unchecked
 // passes. With the request scope, one rejection fails every partition.
 func (pr *pair) checkProduce(chk Checker, req *kmsg.ProduceRequest) []rejection {
-	ctx, cancel := context.WithTimeout(context.Background(), pr.p.cfg.CheckTimeout)
-	defer cancel()
+	ctx := newCheckCtx(time.Now().Add(pr.p.cfg.CheckTimeout))
+	defer ctx.release()
 	var rejs []rejection
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
@@ -220,4 +222,50 @@ func (pr *pair) refuseOldProduce(hdr protocol.RequestHeader, body []byte) error 
 	pr.p.metrics.LocalResponse(keyProduce)
 	pr.log.Debug("refused old produce version", "api_version", hdr.Version)
 	return pr.push(slot{local: protocol.AppendResponse(nil, hdr.CorrelationID, resp), key: keyProduce, version: hdr.Version, corr: hdr.CorrelationID})
+}
+
+// checkCtx is the context of one Produce request's checks: it has the
+// CheckTimeout deadline, but starts its timer only when something waits
+// on it (Done or Err). Checks answered from the registry cache never do,
+// and a timer per request, started then stopped, costs a wake-up of the
+// runtime's network poller each time. Safe for concurrent use: a registry
+// call may outlive the request.
+type checkCtx struct {
+	deadline time.Time
+
+	mu       sync.Mutex
+	ctx      context.Context // the deadline context, made on first wait
+	cancel   context.CancelFunc
+	released bool
+}
+
+func newCheckCtx(deadline time.Time) *checkCtx { return &checkCtx{deadline: deadline} }
+
+// timer returns the deadline context, making it on first use; after
+// release it is already canceled.
+func (c *checkCtx) timer() context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx == nil {
+		c.ctx, c.cancel = context.WithDeadline(context.Background(), c.deadline)
+		if c.released {
+			c.cancel()
+		}
+	}
+	return c.ctx
+}
+
+func (c *checkCtx) Deadline() (time.Time, bool) { return c.deadline, true }
+func (c *checkCtx) Done() <-chan struct{}       { return c.timer().Done() }
+func (c *checkCtx) Err() error                  { return c.timer().Err() }
+func (c *checkCtx) Value(any) any               { return nil }
+
+// release ends the context, as the cancel function of WithDeadline does.
+func (c *checkCtx) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.released = true
+	if c.cancel != nil {
+		c.cancel()
+	}
 }
