@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/hamba/avro/v2"
+
+	"github.com/schemaproxy/schemaproxy/examples"
 )
 
 // TestMain lets the test binary play the bench's child roles: the
@@ -222,7 +224,7 @@ func TestEventPool(t *testing.T) {
 			if v[0] != 0 || binary.BigEndian.Uint32(v[1:5]) != 42 {
 				t.Fatalf("size %d: value %d header % x, want magic 0 and schema ID 42", size, i, v[:5])
 			}
-			var ev memoryCreated
+			var ev examples.MemoryCreated
 			if err := avro.Unmarshal(schema, v[5:], &ev); err != nil {
 				t.Fatalf("size %d: value %d does not decode: %v", size, i, err)
 			}

@@ -26,19 +26,6 @@ func eventSchema() (string, error) {
 	return string(b), nil
 }
 
-// memoryCreated is one event of examples/schemas/memory.created.avsc.
-type memoryCreated struct {
-	EventID        string         `avro:"event_id"`
-	EventType      string         `avro:"event_type"`
-	Timestamp      string         `avro:"timestamp"`
-	SourceService  string         `avro:"source_service"`
-	MemoryID       string         `avro:"memory_id"`
-	UserID         *string        `avro:"user_id"`
-	AgentID        *string        `avro:"agent_id"`
-	ContentPreview string         `avro:"content_preview"`
-	Metadata       map[string]any `avro:"metadata"`
-}
-
 // Vocabulary of the generated content: text compresses as text does.
 var (
 	services = []string{"memory-api", "agent-runtime", "ingest-worker", "chat-gateway", "planner", "summarizer"}
@@ -88,8 +75,8 @@ func eventPool(n, size, schemaID int, seed uint64) ([][]byte, error) {
 	return pool, nil
 }
 
-func randomEvent(rng *rand.Rand, base time.Time) memoryCreated {
-	ev := memoryCreated{
+func randomEvent(rng *rand.Rand, base time.Time) examples.MemoryCreated {
+	ev := examples.MemoryCreated{
 		EventID:       uuid(rng),
 		EventType:     "memory.created",
 		Timestamp:     base.Add(time.Duration(rng.Int64N(int64(30 * 24 * time.Hour)))).Format(time.RFC3339Nano),
@@ -119,7 +106,7 @@ func randomEvent(rng *rand.Rand, base time.Time) memoryCreated {
 
 // padded encodes ev with content_preview sized so that header plus the
 // Avro body is exactly size bytes.
-func padded(schema avro.Schema, header []byte, ev memoryCreated, size int, rng *rand.Rand) ([]byte, error) {
+func padded(schema avro.Schema, header []byte, ev examples.MemoryCreated, size int, rng *rand.Rand) ([]byte, error) {
 	ev.ContentPreview = ""
 	body, err := avro.Marshal(schema, ev)
 	if err != nil {

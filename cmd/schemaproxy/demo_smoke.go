@@ -28,20 +28,6 @@ const (
 	smokeTimeout = 20 * time.Second
 )
 
-// memoryCreated is one event of the example schema
-// examples/schemas/memory.created.avsc.
-type memoryCreated struct {
-	EventID        string         `avro:"event_id"`
-	EventType      string         `avro:"event_type"`
-	Timestamp      string         `avro:"timestamp"`
-	SourceService  string         `avro:"source_service"`
-	MemoryID       string         `avro:"memory_id"`
-	UserID         *string        `avro:"user_id"`
-	AgentID        *string        `avro:"agent_id"`
-	ContentPreview string         `avro:"content_preview"`
-	Metadata       map[string]any `avro:"metadata"`
-}
-
 // runSmoke produces a valid event (Confluent framing: magic 0, the schema
 // ID, Avro binary), an invalid one (JSON, no framing) and one with the
 // right framing but a cut-off Avro body to memory.created through the
@@ -71,7 +57,7 @@ func runSmoke(ctx context.Context, w io.Writer, bootstrap string, brokers []stri
 		return fmt.Errorf("smoke: %s: %w", smokeFile, err)
 	}
 	user := "user-42"
-	event := memoryCreated{
+	event := examples.MemoryCreated{
 		EventID:        "evt-" + strconv.FormatInt(time.Now().UnixNano(), 36),
 		EventType:      "memory.created",
 		Timestamp:      time.Now().UTC().Format(time.RFC3339),
@@ -112,7 +98,7 @@ func runSmoke(ctx context.Context, w io.Writer, bootstrap string, brokers []stri
 			fmt.Fprintf(w, "valid event    (Avro, schema id %d): the brokers hold different bytes at %s[%d] offset %d\n", id, smokeTopic, landed.Partition, landed.Offset)
 			failed = append(failed, "the valid event landed changed")
 		default:
-			var got memoryCreated
+			var got examples.MemoryCreated
 			if err := avro.Unmarshal(schema, back[5:], &got); err != nil || got.EventID != event.EventID {
 				fmt.Fprintf(w, "valid event    (Avro, schema id %d): landed, but does not decode as sent: %v\n", id, err)
 				failed = append(failed, "the valid event does not decode")
