@@ -15,7 +15,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/schemaproxy/schemaproxy/internal/kgoflag"
 )
 
 // Modes the proxy runs in: off (no --registry), id (schema IDs checked
@@ -176,11 +177,11 @@ func (c *Config) Validate() error {
 	case c.Timeout <= 0:
 		return errors.New("--timeout must be positive")
 	}
-	if _, err := codec(c.Compression); err != nil {
-		return err
+	if _, err := kgoflag.Compression(c.Compression); err != nil {
+		return fmt.Errorf("--compression %w", err)
 	}
-	if _, err := acks(c.Acks); err != nil {
-		return err
+	if _, err := kgoflag.Acks(c.Acks); err != nil {
+		return fmt.Errorf("--acks %w", err)
 	}
 	if len(c.Modes) == 0 {
 		return errors.New("--mode: name at least one of off, id, payload")
@@ -270,36 +271,6 @@ func (c *Config) parseRate() error {
 		c.rateAbs = n
 	}
 	return nil
-}
-
-// codec maps --compression to franz-go's codec.
-func codec(name string) (kgo.CompressionCodec, error) {
-	switch name {
-	case "none":
-		return kgo.NoCompression(), nil
-	case "gzip":
-		return kgo.GzipCompression(), nil
-	case "snappy":
-		return kgo.SnappyCompression(), nil
-	case "lz4":
-		return kgo.Lz4Compression(), nil
-	case "zstd":
-		return kgo.ZstdCompression(), nil
-	}
-	return kgo.NoCompression(), fmt.Errorf("--compression %q: want none, gzip, snappy, lz4 or zstd", name)
-}
-
-// acks maps --acks to franz-go's setting.
-func acks(name string) (kgo.Acks, error) {
-	switch name {
-	case "all", "-1":
-		return kgo.AllISRAcks(), nil
-	case "1":
-		return kgo.LeaderAck(), nil
-	case "0":
-		return kgo.NoAck(), nil
-	}
-	return kgo.NoAck(), fmt.Errorf("--acks %q: want all, 1 or 0", name)
 }
 
 // repoRoot finds the schemaproxy repository above the working directory,

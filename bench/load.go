@@ -17,6 +17,8 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/schemaproxy/schemaproxy/internal/kgoflag"
 )
 
 // roleLoad runs one producer or consumer phase.
@@ -203,13 +205,13 @@ type produceLoad struct {
 const poolSize = 4096
 
 func newProduceLoad(ctx context.Context, c *loadConfig) (*produceLoad, error) {
-	comp, err := codec(c.Compression)
+	comp, err := kgoflag.Compression(c.Compression)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, usageError{fmt.Errorf("--compression %w", err)}
 	}
-	ack, err := acks(c.Acks)
+	ack, err := kgoflag.Acks(c.Acks)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, usageError{fmt.Errorf("--acks %w", err)}
 	}
 	n := poolSize
 	if c.Records > 0 {

@@ -19,6 +19,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/schemaproxy/schemaproxy/internal/kgoflag"
 )
 
 // unknownSchemaID is a schema ID no test registry hands out, for
@@ -216,13 +218,13 @@ func (h *goHarness) produce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	codec, err := codecOf(f.compression)
+	codec, err := kgoflag.Compression(f.compression)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: --compression %w", ErrUnknownFlag, err)
 	}
-	acks, err := acksOf(f.acks)
+	acks, err := kgoflag.Acks(f.acks)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: --acks %w", ErrUnknownFlag, err)
 	}
 	opts = append(opts,
 		kgo.AllowAutoTopicCreation(),
@@ -359,34 +361,6 @@ func plainValue(i, size int) []byte {
 		b = append(b, byte('a'+n%26))
 	}
 	return b
-}
-
-func codecOf(s string) (kgo.CompressionCodec, error) {
-	switch s {
-	case "none":
-		return kgo.NoCompression(), nil
-	case "gzip":
-		return kgo.GzipCompression(), nil
-	case "snappy":
-		return kgo.SnappyCompression(), nil
-	case "lz4":
-		return kgo.Lz4Compression(), nil
-	case "zstd":
-		return kgo.ZstdCompression(), nil
-	}
-	return kgo.NoCompression(), fmt.Errorf("%w: --compression %q", ErrUnknownFlag, s)
-}
-
-func acksOf(s string) (kgo.Acks, error) {
-	switch s {
-	case "all", "-1":
-		return kgo.AllISRAcks(), nil
-	case "1":
-		return kgo.LeaderAck(), nil
-	case "0":
-		return kgo.NoAck(), nil
-	}
-	return kgo.AllISRAcks(), fmt.Errorf("%w: --acks %q", ErrUnknownFlag, s)
 }
 
 // errorCode names a produce or fetch error as the other harnesses do: the
