@@ -22,6 +22,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/schemaproxy/schemaproxy/internal/freeport"
 )
 
 // orchestrate runs the benchmark the command line describes: for each
@@ -388,7 +390,7 @@ func formatCPUs(cpus []int) string {
 // bootstrap port with free ports for node IDs up to maxNode after it, and
 // waits until it answers Kafka requests.
 func (r *sessionRunner) startProxy(ctx context.Context, maxNode int32) (*child, []string, error) {
-	listen, base, err := freePorts(int(maxNode) + 1)
+	listen, base, err := freeport.Find(int(maxNode) + 1)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -454,32 +456,6 @@ func (r *sessionRunner) awaitProxy(ctx context.Context, p *child, listen string)
 		return p.fail("starting", fmt.Errorf("%w: metadata through it: %v", errProxyStart, err))
 	}
 	return nil
-}
-
-// freePorts finds a loopback listen address and a port base with n free
-// ports after it, below the kernel's ephemeral range (32768 and up), where
-// kernel-chosen ports never land.
-func freePorts(n int) (listen string, base int, err error) {
-	for range 100 {
-		start := 20000 + rand.IntN(12000-n-1)
-		var lns []net.Listener
-		ok := true
-		for i := 0; i <= n; i++ {
-			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(start+i))
-			if err != nil {
-				ok = false
-				break
-			}
-			lns = append(lns, ln)
-		}
-		for _, ln := range lns {
-			ln.Close()
-		}
-		if ok {
-			return "127.0.0.1:" + strconv.Itoa(start), start + 1, nil
-		}
-	}
-	return "", 0, fmt.Errorf("no run of %d free ports found on 127.0.0.1", n+1)
 }
 
 // round runs one produce phase (and a consume phase with --consume) on a

@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/schemaproxy/schemaproxy/proxy/proxytest"
+	"github.com/schemaproxy/schemaproxy/internal/freeport"
 )
 
 // proxyProc is a schemaproxy serve child process.
@@ -29,11 +29,11 @@ type proxyProc struct {
 // startProxy runs bin serve in front of upstream with maxInFlight and
 // waits until its bootstrap listener accepts and /readyz answers.
 func startProxy(ctx context.Context, bin, upstream string, maxInFlight int) (*proxyProc, error) {
-	listen, base, err := proxytest.FindFreePorts(4)
+	listen, base, err := freeport.Find(4)
 	if err != nil {
 		return nil, err
 	}
-	admin, _, err := proxytest.FindFreePorts(0)
+	admin, _, err := freeport.Find(0)
 	if err != nil {
 		return nil, err
 	}

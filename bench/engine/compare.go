@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/schemaproxy/schemaproxy/internal/freeport"
 )
 
 // runner runs the comparison: it starts every process and reads the
@@ -194,13 +196,12 @@ func stopSink(sink *child) (sinkStats, error) {
 // and the address clients connect to.
 func (r *runner) startProxy(ctx context.Context, e, upstream string) (*child, string, error) {
 	if e == engineSchemaproxy {
-		port, err := freePorts(2)
+		addr, base, err := freeport.Find(1)
 		if err != nil {
 			return nil, "", err
 		}
-		addr := "127.0.0.1:" + strconv.Itoa(port)
 		p, err := startChild(e, r.pin, 1, nil, r.spBin, "serve", "--listen="+addr, "--upstream="+upstream,
-			"--broker-port-base="+strconv.Itoa(port+1), "--metrics-listen=", "--log-level=warn", "--shutdown-timeout=2s")
+			"--broker-port-base="+strconv.Itoa(base), "--metrics-listen=", "--log-level=warn", "--shutdown-timeout=2s")
 		if err != nil {
 			return nil, "", err
 		}
@@ -210,11 +211,11 @@ func (r *runner) startProxy(ctx context.Context, e, upstream string) (*child, st
 		}
 		return p, addr, nil
 	}
-	port, err := freePorts(1)
+	listen, _, err := freeport.Find(0)
 	if err != nil {
 		return nil, "", err
 	}
-	p, err := r.role(e, 1, "--listen=127.0.0.1:"+strconv.Itoa(port), "--upstream="+upstream,
+	p, err := r.role(e, 1, "--listen="+listen, "--upstream="+upstream,
 		"--gnet-loops="+strconv.Itoa(r.cfg.GnetLoops), "--gnet-read-buffer="+strconv.Itoa(r.cfg.GnetReadBuffer))
 	if err != nil {
 		return nil, "", err

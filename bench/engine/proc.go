@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -213,28 +212,6 @@ func (t *tailBuffer) String() string {
 		return "(no output on stderr)"
 	}
 	return s
-}
-
-// freePorts finds n consecutive free loopback ports below the kernel's
-// ephemeral range (32768 and up), where no outgoing connection of the
-// comparison can take one between this check and the listen.
-func freePorts(n int) (int, error) {
-	for range 100 {
-		start := 20000 + rand.IntN(12000-n)
-		ok := true
-		for i := range n {
-			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(start+i))
-			if err != nil {
-				ok = false
-				break
-			}
-			ln.Close()
-		}
-		if ok {
-			return start, nil
-		}
-	}
-	return 0, fmt.Errorf("no run of %d free ports found on 127.0.0.1", n)
 }
 
 // waitDial polls addr until it accepts a connection, c exits, or timeout.

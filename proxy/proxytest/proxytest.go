@@ -7,10 +7,8 @@ package proxytest
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"strconv"
 	"sync"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/schemaproxy/schemaproxy/enforce"
 	"github.com/schemaproxy/schemaproxy/enforce/enforcetest"
+	"github.com/schemaproxy/schemaproxy/internal/freeport"
 	"github.com/schemaproxy/schemaproxy/metrics"
 	"github.com/schemaproxy/schemaproxy/proxy"
 )
@@ -202,31 +201,10 @@ func FreePorts(t testing.TB, n int) (listen string, base int) {
 }
 
 // FindFreePorts finds a loopback listen address and a broker port base
-// with n free ports after it. It searches below the kernel's ephemeral
-// range (32768 and up on Linux), where kernel-chosen ports (kfake's and
-// real brokers' listeners, outgoing connections) never land, so a run it
-// found stays free.
+// with n free ports after it, below the kernel's ephemeral range so that
+// a run it found stays free; see [freeport.Find].
 func FindFreePorts(n int) (listen string, base int, err error) {
-	for range 100 {
-		start := 20000 + rand.IntN(12000-n)
-		var lns []net.Listener
-		ok := true
-		for i := 0; i <= n; i++ {
-			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(start+i))
-			if err != nil {
-				ok = false
-				break
-			}
-			lns = append(lns, ln)
-		}
-		for _, ln := range lns {
-			ln.Close()
-		}
-		if ok {
-			return "127.0.0.1:" + strconv.Itoa(start), start + 1, nil
-		}
-	}
-	return "", 0, fmt.Errorf("no run of %d free ports found on 127.0.0.1", n+1)
+	return freeport.Find(n)
 }
 
 type tWriter struct{ t testing.TB }
