@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/schemaproxy/schemaproxy/bench/internal/proc"
 	"github.com/schemaproxy/schemaproxy/internal/kgoflag"
 )
 
@@ -112,7 +113,7 @@ func (c *Config) flags(fs *pflag.FlagSet, pinDefault bool) {
 func (c *Config) parse(args []string, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("bench", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	pinOK, _ := canPin()
+	pinOK, _ := proc.CanPin()
 	c.flags(fs, pinOK)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: go run ./bench [flags]\n\n%s\nFlags:\n%s", benchUsage, fs.FlagUsages())
@@ -195,7 +196,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--mode %s names a mode twice", strings.Join(c.Modes, ","))
 	}
 	if c.Pin || c.Both {
-		if ok, why := canPin(); !ok {
+		if ok, why := proc.CanPin(); !ok {
 			return fmt.Errorf("cannot pin: %s (use --pin=false)", why)
 		}
 	}

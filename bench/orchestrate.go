@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 
+	"github.com/schemaproxy/schemaproxy/bench/internal/proc"
 	"github.com/schemaproxy/schemaproxy/internal/freeport"
 )
 
@@ -99,7 +100,7 @@ sessions:
 		}
 	}
 	rep.Finished = time.Now().UTC()
-	rep.Machine.LoadAvgEnd = loadAvg()
+	rep.Machine.LoadAvgEnd = proc.LoadAvg()
 	if len(rep.Sessions) == 0 {
 		return runErr
 	}
@@ -245,7 +246,7 @@ func (r *sessionRunner) run(ctx context.Context) (*Session, error) {
 		}
 		r.registry = ready.Registry
 		if brokers > 0 {
-			r.bootstrap, r.upstreamPID = ready.Bootstrap, up.pid()
+			r.bootstrap, r.upstreamPID = ready.Bootstrap, up.PID()
 		}
 	}
 	if len(c.Bootstrap) > 0 {
@@ -352,13 +353,13 @@ func (r *sessionRunner) describeUpstream(nodes []int32) string {
 // placeUpstream pins (or, unpinned, unpins) the --upstream-pid process's
 // threads and returns how to put its affinity back.
 func (r *sessionRunner) placeUpstream() (func(), error) {
-	orig, err := affinity(r.upstreamPID)
+	orig, err := proc.Affinity(r.upstreamPID)
 	if err != nil {
 		return nil, fmt.Errorf("--upstream-pid: %w", err)
 	}
 	want := r.cpus.Upstream
 	if want == "" {
-		cpus, err := allowedCPUs()
+		cpus, err := proc.AllowedCPUs()
 		if err != nil {
 			return nil, err
 		}
@@ -367,12 +368,12 @@ func (r *sessionRunner) placeUpstream() (func(), error) {
 	if want == orig {
 		return func() {}, nil
 	}
-	if err := setAffinity(r.upstreamPID, want); err != nil {
+	if err := proc.SetAffinity(r.upstreamPID, want); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(r.log, "   upstream PID %d moved to CPUs %s (was %s) for this session\n", r.upstreamPID, want, orig)
 	return func() {
-		if err := setAffinity(r.upstreamPID, orig); err != nil {
+		if err := proc.SetAffinity(r.upstreamPID, orig); err != nil {
 			fmt.Fprintf(r.log, "restoring the upstream's CPUs: %v\n", err)
 		}
 	}, nil
@@ -423,7 +424,7 @@ func (r *sessionRunner) startProxy(ctx context.Context, maxNode int32) (*child, 
 		}
 		return nil, nil, err
 	}
-	r.proxyPID, r.proxyAddr = p.pid(), listen
+	r.proxyPID, r.proxyAddr = p.PID(), listen
 	return p, args, nil
 }
 
@@ -433,7 +434,7 @@ func (r *sessionRunner) awaitProxy(ctx context.Context, p *child, listen string)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	for {
-		if p.exited() {
+		if p.Exited() {
 			return p.fail("starting", fmt.Errorf("%w: it exited", errProxyStart))
 		}
 		conn, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", listen)
@@ -545,17 +546,17 @@ func (r *sessionRunner) phase(ctx context.Context, lc *loadConfig, target string
 
 	proxied := target == targetProxy
 	var proxyCPU0, upCPU0 time.Duration
-	var rss *peakRSS
+	var rss *proc.PeakRSS
 	if proxied {
-		rss = startPeakRSS(r.proxyPID)
-		if proxyCPU0, err = processCPU(r.proxyPID); err != nil {
+		rss = proc.StartPeakRSS(r.proxyPID)
+		if proxyCPU0, err = proc.CPU(r.proxyPID); err != nil {
 			return ph, 0, loadResult{}, fmt.Errorf("proxy CPU: %w", err)
 		}
 	}
 	if r.upstreamPID != 0 {
-		upCPU0, _ = processCPU(r.upstreamPID)
+		upCPU0, _ = proc.CPU(r.upstreamPID)
 	}
-	if err := ch.send("go"); err != nil {
+	if err := ch.Send("go"); err != nil {
 		return ph, 0, loadResult{}, ch.fail("starting", err)
 	}
 	var res loadResult
@@ -563,19 +564,19 @@ func (r *sessionRunner) phase(ctx context.Context, lc *loadConfig, target string
 		return ph, 0, loadResult{}, err
 	}
 	if proxied {
-		cpu, err := processCPU(r.proxyPID)
+		cpu, err := proc.CPU(r.proxyPID)
 		if err != nil {
 			return ph, 0, loadResult{}, fmt.Errorf("proxy CPU: %w", err)
 		}
 		secs := (cpu - proxyCPU0).Seconds()
 		ph.ProxyCPUSeconds = &secs
-		peak, method, err := rss.end()
+		peak, method, err := rss.End()
 		if err == nil {
 			ph.ProxyPeakRSSBytes, ph.ProxyRSSMethod = &peak, method
 		}
 	}
 	if r.upstreamPID != 0 {
-		if cpu, err := processCPU(r.upstreamPID); err == nil {
+		if cpu, err := proc.CPU(r.upstreamPID); err == nil {
 			secs := (cpu - upCPU0).Seconds()
 			ph.UpstreamCPUSeconds = &secs
 		}
