@@ -9,12 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/schemaproxy/schemaproxy/bench/internal/proc"
 	"github.com/schemaproxy/schemaproxy/internal/freeport"
 )
 
@@ -75,8 +75,7 @@ func compareMain(ctx context.Context, c config, stdout, stderr io.Writer) error 
 // connections the fd limit holds.
 func newRunner(c config, exe string, env []string, progress io.Writer) (*runner, error) {
 	r := &runner{cfg: c, exe: exe, env: env, spBin: c.Schemaproxy, progress: progress}
-	_, tasksetErr := exec.LookPath("taskset")
-	canPin := tasksetErr == nil && runtime.NumCPU() >= 2
+	canPin, _ := proc.CanPin()
 	switch c.Pin {
 	case "on":
 		if !canPin {
@@ -140,7 +139,7 @@ func (r *runner) compare(ctx context.Context) (*report, error) {
 				round, e, tp.CPUPerGB, tp.MBps, mib(tp.PeakRSS), idle.Conns, kib(idle.RSSPerConn), idle.FDsPerConn)
 		}
 	}
-	rep.Machine.LoadAvgEnd = readLoadAvg()
+	rep.Machine.LoadAvgEnd = loadAvg()
 	rep.Medians = summarise(r.cfg.Engines, rep.Rounds)
 	return rep, nil
 }
@@ -167,7 +166,7 @@ func (r *runner) startSink(ctx context.Context) (*child, string, error) {
 	}
 	addr, err := sink.expect(ctx, "ready ", 30*time.Second)
 	if err != nil {
-		sink.kill()
+		sink.Kill()
 		return nil, "", err
 	}
 	return sink, addr, nil
@@ -206,7 +205,7 @@ func (r *runner) startProxy(ctx context.Context, e, upstream string) (*child, st
 			return nil, "", err
 		}
 		if err := waitDial(ctx, p, addr, 30*time.Second); err != nil {
-			p.kill()
+			p.Kill()
 			return nil, "", err
 		}
 		return p, addr, nil
@@ -222,7 +221,7 @@ func (r *runner) startProxy(ctx context.Context, e, upstream string) (*child, st
 	}
 	addr, err := p.expect(ctx, "ready ", 30*time.Second)
 	if err != nil {
-		p.kill()
+		p.Kill()
 		return nil, "", err
 	}
 	return p, addr, nil
@@ -237,12 +236,12 @@ func (r *runner) throughput(ctx context.Context, e string) (throughputResult, er
 	if err != nil {
 		return res, err
 	}
-	defer sink.kill()
+	defer sink.Kill()
 	proxy, addr, err := r.startProxy(ctx, e, upstream)
 	if err != nil {
 		return res, err
 	}
-	defer proxy.kill()
+	defer proxy.Kill()
 	bytes := int64(r.cfg.ProduceMiB) << 20
 	load, err := r.role(roleLoad, 0, "--addr="+addr, "--bytes="+strconv.FormatInt(bytes, 10),
 		"--conns="+strconv.Itoa(r.cfg.Conns), "--depth="+strconv.Itoa(r.cfg.Depth),
@@ -250,15 +249,15 @@ func (r *runner) throughput(ctx context.Context, e string) (throughputResult, er
 	if err != nil {
 		return res, err
 	}
-	defer load.kill()
+	defer load.Kill()
 	if _, err := load.expect(ctx, "ready", 60*time.Second); err != nil {
 		return res, err
 	}
-	before, err := sampleProc(proxy.pid())
+	before, err := sampleProc(proxy.PID())
 	if err != nil {
 		return res, err
 	}
-	if _, err := io.WriteString(load.stdin, "go\n"); err != nil {
+	if err := load.Send("go"); err != nil {
 		return res, err
 	}
 	// A generous bound: 5 MB/s would be a broken run, not a slow one.
@@ -266,7 +265,7 @@ func (r *runner) throughput(ctx context.Context, e string) (throughputResult, er
 	if err != nil {
 		return res, err
 	}
-	after, err := sampleProc(proxy.pid())
+	after, err := sampleProc(proxy.PID())
 	if err != nil {
 		return res, err
 	}
@@ -305,16 +304,16 @@ func (r *runner) idleRound(ctx context.Context, e string) (idleResult, error) {
 	if err != nil {
 		return res, err
 	}
-	defer sink.kill()
+	defer sink.Kill()
 	proxy, addr, err := r.startProxy(ctx, e, upstream)
 	if err != nil {
 		return res, err
 	}
-	defer proxy.kill()
+	defer proxy.Kill()
 	if err := sleep(ctx, 300*time.Millisecond); err != nil { // start-up allocations settle
 		return res, err
 	}
-	before, err := sampleProc(proxy.pid())
+	before, err := sampleProc(proxy.PID())
 	if err != nil {
 		return res, err
 	}
@@ -322,14 +321,14 @@ func (r *runner) idleRound(ctx context.Context, e string) (idleResult, error) {
 	if err != nil {
 		return res, err
 	}
-	defer idle.kill()
+	defer idle.Kill()
 	if _, err := idle.expect(ctx, "ready", 5*time.Minute); err != nil {
 		return res, err
 	}
 	if err := sleep(ctx, r.cfg.IdleSettle); err != nil {
 		return res, err
 	}
-	after, err := sampleProc(proxy.pid())
+	after, err := sampleProc(proxy.PID())
 	if err != nil {
 		return res, err
 	}

@@ -3,13 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"runtime/debug"
 	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/schemaproxy/schemaproxy/bench/internal/proc"
 )
 
 // report is the whole comparison, as written with --out.
@@ -164,18 +164,8 @@ func writeTable(w io.Writer, rep *report) {
 
 // readMachine describes the machine the comparison runs on.
 func readMachine() machine {
-	m := machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), LoadAvgStart: readLoadAvg(), GnetVersion: "unknown"}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for line := range strings.Lines(string(b)) {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPUModel = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
+	m := machine{CPUs: runtime.NumCPU(), Kernel: proc.Kernel(), GoVersion: runtime.Version(), LoadAvgStart: loadAvg(), GnetVersion: "unknown"}
+	m.CPUModel, _ = proc.CPUInfo()
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, d := range bi.Deps {
 			if d.Path == "github.com/panjf2000/gnet/v2" {
@@ -186,15 +176,10 @@ func readMachine() machine {
 	return m
 }
 
-// readLoadAvg returns the 1, 5 and 15 minute load averages.
-func readLoadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
+// loadAvg returns the 1, 5 and 15 minute load averages, or "unknown".
+func loadAvg() string {
+	if s := proc.LoadAvg(); s != "" {
+		return s
 	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
+	return "unknown"
 }

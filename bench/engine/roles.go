@@ -8,7 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"syscall"
+
+	"github.com/schemaproxy/schemaproxy/bench/internal/proc"
 )
 
 // maxFrame bounds every frame a role reads: the broker's default
@@ -19,7 +20,7 @@ const maxFrame = 100 << 20
 // serves prints "ready ADDR" on stdout once it accepts connections, and
 // stops when stdin ends or it is signalled.
 func runRole(ctx context.Context, c config, stdin io.Reader, stdout, stderr io.Writer) error {
-	raiseNoFile()
+	proc.RaiseNoFile() //nolint:errcheck // best effort: the limit is reported
 	in := bufio.NewReader(stdin)
 	log := newRoleLogger(stderr)
 	switch c.Role {
@@ -68,25 +69,15 @@ func waitLine(ctx context.Context, in *bufio.Reader) (string, error) {
 	}
 }
 
-// raiseNoFile lifts the soft open-file limit to the hard one: an idle
-// round holds two descriptors per connection in the proxy.
-func raiseNoFile() {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil || l.Cur >= l.Max {
-		return
-	}
-	l.Cur = l.Max
-	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l) //nolint:errcheck // best effort: the limit is reported
-}
-
-// noFileLimit returns the soft open-file limit after raising it.
+// noFileLimit returns the soft open-file limit after raising it to the
+// hard one: an idle round holds two descriptors per connection in the
+// proxy.
 func noFileLimit() int {
-	raiseNoFile()
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+	n, _ := proc.RaiseNoFile()
+	if n == 0 {
 		return 1024
 	}
-	return int(min(l.Cur, 1<<30))
+	return int(min(n, 1<<30))
 }
 
 // listenPort returns the port of a HOST:PORT address, or "" if it has none.
