@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/schemaproxy/schemaproxy/bench/internal/proc"
 )
 
 // idleResult is what the idle-connections scenario measured.
@@ -72,10 +74,10 @@ func runIdle(ctx context.Context, c config, up *upstream) (idleResult, error) {
 	if err != nil {
 		return r, err
 	}
-	if r.RSSBefore, err = rss(p.pid); err != nil {
+	if r.RSSBefore, err = proc.RSS(p.pid); err != nil {
 		return r, err
 	}
-	if r.FDsBefore, err = fdCount(p.pid); err != nil {
+	if r.FDsBefore, err = proc.FDs(p.pid); err != nil {
 		return r, err
 	}
 	r.Conns = c.Conns
@@ -115,10 +117,10 @@ func runIdle(ctx context.Context, c config, up *upstream) (idleResult, error) {
 	if err != nil {
 		return r, err
 	}
-	if r.RSSAfter, err = rss(p.pid); err != nil {
+	if r.RSSAfter, err = proc.RSS(p.pid); err != nil {
 		return r, err
 	}
-	if r.FDsAfter, err = fdCount(p.pid); err != nil {
+	if r.FDsAfter, err = proc.FDs(p.pid); err != nil {
 		return r, err
 	}
 	n := float64(r.Conns)

@@ -35,6 +35,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/schemaproxy/schemaproxy/bench/internal/proc"
 )
 
 // config is everything the command is told on its command line.
@@ -168,7 +170,7 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func run(ctx context.Context, c config, progress io.Writer) (report, error) {
 	rep := report{Started: time.Now().UTC(), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), ProxyBin: c.ProxyBin,
 		Upstream: "kfake, 1 broker, own process, produce discarded, fetch from a canned batch"}
-	lim, err := raiseNoFile()
+	lim, err := proc.RaiseNoFile()
 	if err != nil {
 		return rep, err
 	}

@@ -9,81 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
-
-// raiseNoFile lifts this process's soft RLIMIT_NOFILE to its hard limit
-// and returns the new soft limit. (Go does this at start since 1.19; doing
-// it again states the intent and reports the figure.)
-func raiseNoFile() (uint64, error) {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return 0, err
-	}
-	if l.Cur < l.Max {
-		l.Cur = l.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-			return 0, err
-		}
-	}
-	return l.Cur, nil
-}
-
-// procStatus returns the kB figures of /proc/<pid>/status named in keys
-// (VmRSS, VmHWM, ...), in bytes.
-func procStatus(pid int, keys ...string) (map[string]int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	want := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		want[k] = true
-	}
-	out := make(map[string]int64, len(keys))
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		name, rest, ok := strings.Cut(sc.Text(), ":")
-		if !ok || !want[name] {
-			continue
-		}
-		fields := strings.Fields(rest)
-		if len(fields) == 0 {
-			continue
-		}
-		kb, err := strconv.ParseInt(fields[0], 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("/proc/%d/status %s: %w", pid, name, err)
-		}
-		out[name] = kb << 10
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	for _, k := range keys {
-		if _, ok := out[k]; !ok {
-			return nil, fmt.Errorf("/proc/%d/status has no %s", pid, k)
-		}
-	}
-	return out, nil
-}
-
-// rss returns the resident set size of pid in bytes.
-func rss(pid int) (int64, error) {
-	m, err := procStatus(pid, "VmRSS")
-	if err != nil {
-		return 0, err
-	}
-	return m["VmRSS"], nil
-}
-
-// fdCount returns how many file descriptors pid has open.
-func fdCount(pid int) (int, error) {
-	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	return len(ents), err
-}
 
 // fdLimit returns pid's soft RLIMIT_NOFILE from /proc/<pid>/limits.
 func fdLimit(pid int) (int, error) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,10 +8,10 @@ import (
 	"net/http"
 	"os/exec"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/schemaproxy/schemaproxy/bench/internal/proc"
 	"github.com/schemaproxy/schemaproxy/internal/freeport"
 )
 
@@ -22,7 +21,7 @@ type proxyProc struct {
 	pid     int
 	listen  string // bootstrap HOST:PORT
 	metrics string // admin HOST:PORT
-	log     *tailBuffer
+	log     *proc.Tail
 	exited  chan struct{}
 }
 
@@ -47,7 +46,7 @@ func startProxy(ctx context.Context, bin, upstream string, maxInFlight int) (*pr
 		"--log-level", "warn",
 	}
 	cmd := exec.Command(bin, args...)
-	p := &proxyProc{cmd: cmd, listen: listen, metrics: admin, log: &tailBuffer{max: 16 << 10}, exited: make(chan struct{})}
+	p := &proxyProc{cmd: cmd, listen: listen, metrics: admin, log: proc.NewTail(16 << 10), exited: make(chan struct{})}
 	cmd.Stdout = p.log
 	cmd.Stderr = p.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -120,29 +119,6 @@ func (p *proxyProc) stop() {
 		p.cmd.Process.Kill()
 		<-p.exited
 	}
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf bytes.Buffer
-}
-
-func (t *tailBuffer) Write(b []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf.Write(b)
-	if over := t.buf.Len() - t.max; over > 0 {
-		t.buf.Next(over)
-	}
-	return len(b), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.buf.String()
 }
 
 var errProxyDied = errors.New("proxy exited during the run")

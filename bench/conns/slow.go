@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/schemaproxy/schemaproxy/bench/internal/proc"
 )
 
 // slowResult is what one run of the never-reading client measured.
@@ -78,7 +80,7 @@ func runSlow(ctx context.Context, c config, up *upstream, maxInFlight int) (slow
 	if err := probe(p.listen, produce, fetch, &r); err != nil {
 		return r, fmt.Errorf("probe: %w", err)
 	}
-	if r.RSSBaseline, err = rss(p.pid); err != nil {
+	if r.RSSBaseline, err = proc.RSS(p.pid); err != nil {
 		return r, err
 	}
 
@@ -123,7 +125,7 @@ func runSlow(ctx context.Context, c config, up *upstream, maxInFlight int) (slow
 			}
 			r.ReadHalf = requestsRead(s)
 		}
-		v, err := rss(p.pid)
+		v, err := proc.RSS(p.pid)
 		if err != nil {
 			return r, fmt.Errorf("%w: %v; log: %s", errProxyDied, err, p.log.String())
 		}
@@ -148,7 +150,7 @@ func runSlow(ctx context.Context, c config, up *upstream, maxInFlight int) (slow
 	if r.SocketSendQueued, r.SocketRecvQueued, err = socketQueues(p.pid); err != nil {
 		return r, err
 	}
-	st, err := procStatus(p.pid, "VmHWM")
+	st, err := proc.Status(p.pid, "VmHWM")
 	if err != nil {
 		return r, err
 	}

@@ -1,17 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/schemaproxy/schemaproxy/bench/internal/proc"
 )
 
 // roleEnv names the environment variable that makes this program (or its
@@ -38,7 +37,7 @@ func maybeRunRole(stdin io.Reader, stdout io.Writer) (bool, error) {
 // serveUpstream runs a one-broker kfake cluster, prints "ADDR host:port",
 // and serves until stdin ends (the parent closed it or exited).
 func serveUpstream(stdin io.Reader, stdout io.Writer) error {
-	if _, err := raiseNoFile(); err != nil {
+	if _, err := proc.RaiseNoFile(); err != nil {
 		return err
 	}
 	c, err := kfake.NewCluster(
@@ -58,10 +57,8 @@ func serveUpstream(stdin io.Reader, stdout io.Writer) error {
 
 // upstream is the kfake child process.
 type upstream struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	addr  string
-	pid   int
+	*proc.Child
+	addr string
 }
 
 // startUpstream re-executes this program as the upstream role and waits
@@ -71,63 +68,26 @@ func startUpstream(ctx context.Context) (*upstream, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), roleEnv+"=upstream")
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
+	c, err := proc.Start("upstream", proc.Options{Env: []string{roleEnv + "=upstream"}, Log: os.Stderr}, self)
 	if err != nil {
 		return nil, err
 	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start upstream: %w", err)
-	}
-	u := &upstream{cmd: cmd, stdin: stdin, pid: cmd.Process.Pid}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
-				addr <- a
-				break
-			}
-		}
-		io.Copy(io.Discard, out) //nolint:errcheck // drain until the child exits
-		close(addr)
-	}()
-	select {
-	case a, ok := <-addr:
-		if !ok {
+	u := &upstream{Child: c}
+	for {
+		l, err := c.Line(ctx, 30*time.Second)
+		if err != nil {
 			u.stop()
-			return nil, errors.New("upstream exited before printing its address")
+			return nil, fmt.Errorf("upstream did not print its address: %w", err)
 		}
-		u.addr = a
-		return u, nil
-	case <-ctx.Done():
-		u.stop()
-		return nil, ctx.Err()
-	case <-time.After(30 * time.Second):
-		u.stop()
-		return nil, errors.New("upstream did not print its address within 30s")
+		if a, ok := strings.CutPrefix(l, "ADDR "); ok {
+			u.addr = a
+			return u, nil
+		}
 	}
 }
 
 // stop closes the child's stdin, which ends it, and waits; it kills the
 // child if it has not exited after 10s.
 func (u *upstream) stop() {
-	u.stdin.Close()
-	done := make(chan struct{})
-	go func() {
-		u.cmd.Wait() //nolint:errcheck // the exit status of a stopped child says nothing
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		u.cmd.Process.Kill()
-		<-done
-	}
+	u.Stop(false, 10*time.Second) //nolint:errcheck // the exit status of a stopped child says nothing
 }
