@@ -23,14 +23,15 @@ type PolicySource interface {
 // Enforcer judges Produce partitions against the policy in force. It is
 // safe for concurrent use.
 type Enforcer struct {
-	policy  PolicySource
-	reg     Registry
-	dec     *protocol.Decompressor
-	log     *slog.Logger
-	m       *metrics.Enforcement
-	bufs    sync.Pool // *[]byte decompression buffers
-	lastLog atomic.Int64
-	muted   atomic.Int64
+	policy   PolicySource
+	reg      Registry
+	dec      *protocol.Decompressor
+	log      *slog.Logger
+	m        *metrics.Enforcement
+	bufs     sync.Pool // *[]byte decompression buffers
+	checkers sync.Pool // *partChecker, reused across batches (the validators' interface calls make one escape)
+	lastLog  atomic.Int64
+	muted    atomic.Int64
 }
 
 // Opt configures an Enforcer.
@@ -176,7 +177,12 @@ func (e *Enforcer) check(ctx context.Context, rule *Rule, topic string, records 
 			*bp = recs[:0]
 		}
 	}
-	c := partChecker{e: e, topic: topic}
+	c, _ := e.checkers.Get().(*partChecker)
+	if c == nil {
+		c = new(partChecker)
+	}
+	defer e.checkers.Put(c)
+	c.reset(e, topic)
 	it := protocol.NewRecords(recs, b.NumRecords)
 	var r protocol.Record
 	var first *ValidationError
@@ -228,6 +234,14 @@ type partChecker struct {
 	memo  [2]memo // [0] value, [1] key
 	idx   [MaxMessageIndexes]int
 	pidx  []int // message indexes handed to payload validators
+}
+
+// reset readies c for a batch of topic, keeping the memos' index slices.
+func (c *partChecker) reset(e *Enforcer, topic string) {
+	c.e, c.topic = e, topic
+	for i := range c.memo {
+		c.memo[i] = memo{indexes: c.memo[i].indexes[:0]}
+	}
 }
 
 type memo struct {
@@ -327,9 +341,7 @@ func (c *partChecker) checkSubject(ctx context.Context, pr *PartRule, isKey bool
 	if isKey {
 		m = &c.memo[1]
 	}
-	// A copy: indexes alias c.idx, and handing them to Subject, which may
-	// keep them, would move every partChecker to the heap.
-	subject, err := Subject(pr.Strategy, c.topic, isKey, schema, slices.Clone(indexes))
+	subject, err := Subject(pr.Strategy, c.topic, isKey, schema, indexes)
 	switch {
 	case errors.Is(err, ErrRegistryUnavailable):
 		return err
