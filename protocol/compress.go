@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
@@ -190,7 +191,9 @@ func (d *Decompressor) gunzip(dst, src []byte) ([]byte, error) {
 // reader would go on to further frames, skippable and legacy ones (8 MiB
 // blocks) included. So the frame is walked first (lz4Frame) and anything
 // else is refused: legacy and skippable frames, a second frame, trailing
-// bytes. The walk also bounds the output, which sizes dst.
+// bytes. The walk also bounds the output, which sizes dst. The frames
+// Kafka clients write are then decoded block by block (lz4Blocks); any
+// other goes through pierrec's reader.
 func (d *Decompressor) unlz4(dst, src []byte) ([]byte, error) {
 	lo, hi, err := lz4Frame(src)
 	switch {
@@ -199,10 +202,125 @@ func (d *Decompressor) unlz4(dst, src []byte) ([]byte, error) {
 	case lo > uint64(d.max):
 		return nil, d.tooLarge(CodecLZ4)
 	}
+	hint := int(min(hi, max(lo, 4*uint64(len(src)))))
+	if lz4Plain(src) {
+		return d.lz4Blocks(dst[:0], src, hint)
+	}
 	zr := d.lz.Get().(*lz4.Reader)
 	defer d.lz.Put(zr)
 	zr.Reset(bytes.NewReader(src))
-	return d.readLimited(dst, zr, CodecLZ4, int(min(hi, max(lo, 4*uint64(len(src))))))
+	return d.readLimited(dst, zr, CodecLZ4, hint)
+}
+
+// lz4 frame descriptor bits (lz4_Frame_format.md).
+const (
+	lz4FlagIndependent  = 0x20
+	lz4FlagBlockSum     = 0x10
+	lz4FlagContentSize  = 0x08
+	lz4FlagReservedDict = 0x03 // a reserved bit and the dictionary ID
+	lz4BDReserved       = 0x8f
+)
+
+// lz4Plain reports whether src, a frame lz4Frame accepted, is one that
+// lz4Blocks decodes: independent blocks, no block checksums, no
+// dictionary, no reserved bit set. Java and franz-go producers write
+// such frames.
+func lz4Plain(src []byte) bool {
+	flg, bd := src[4], src[5]
+	return flg&lz4FlagIndependent != 0 && flg&(lz4FlagBlockSum|lz4FlagReservedDict) == 0 && bd&lz4BDReserved == 0
+}
+
+// lz4Blocks decodes a frame that lz4Frame accepted and lz4Plain allows,
+// block by block straight into dst, reading what the Java consumer and
+// broker read (KafkaLZ4BlockInputStream): the header checksum is checked,
+// a declared content size must match, and the content checksum is skipped
+// unchecked. That checksum covers the decoded bytes, which the batch's
+// CRC-32C (ReadBatch) already covers in their compressed form, and
+// checking it cost as much as a third of the decoding. dst grows by at
+// most doubling, and never past the cap.
+func (d *Decompressor) lz4Blocks(dst, src []byte, hint int) ([]byte, error) {
+	flg := src[4]
+	blockMax := 1 << (8 + 2*(src[5]>>4&7))
+	desc := src[4:6]
+	if flg&lz4FlagContentSize != 0 {
+		desc = src[4:14]
+	}
+	if sum := src[4+len(desc)]; byte(xxh32Short(desc)>>8) != sum {
+		return nil, fmt.Errorf("lz4 frame header checksum %02x, want %02x", sum, byte(xxh32Short(desc)>>8))
+	}
+	rest := src[5+len(desc):]
+	out := growTo(dst, min(hint, d.max))
+	for {
+		// lz4Frame checked every length on this walk.
+		size := binary.LittleEndian.Uint32(rest)
+		rest = rest[4:]
+		if size == 0 {
+			break
+		}
+		n := int(size &^ (1 << 31))
+		block := rest[:n]
+		rest = rest[n:]
+		if size>>31 == 1 { // stored uncompressed
+			if len(out)+n > d.max {
+				return nil, d.tooLarge(CodecLZ4)
+			}
+			out = append(out, block...)
+			continue
+		}
+		// Into the room there is, which the hint usually makes enough;
+		// a block that does not fit fails, and is decoded again into
+		// room for a whole block, or for what the cap leaves.
+		room := min(cap(out), d.max) - len(out)
+		m, err := lz4.UncompressBlock(block, out[len(out):len(out)+room])
+		if err != nil && room < blockMax && cap(out) < d.max {
+			out = growTo(out, min(max(blockMax, len(out)), d.max-len(out)))
+			room = min(cap(out), d.max) - len(out)
+			m, err = lz4.UncompressBlock(block, out[len(out):len(out)+room])
+		}
+		if err != nil && room < blockMax {
+			// Cut short by the cap, or corrupt: a block of its own says which.
+			if _, err := lz4.UncompressBlock(block, make([]byte, blockMax)); err == nil {
+				return nil, d.tooLarge(CodecLZ4)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = out[:len(out)+m]
+	}
+	if flg&lz4FlagContentSize != 0 {
+		if want := binary.LittleEndian.Uint64(src[6:]); want != uint64(len(out)) {
+			return nil, fmt.Errorf("lz4 frame declares %d bytes of content and holds %d", want, len(out))
+		}
+	}
+	return out, nil
+}
+
+// xxh32Short is XXH32 with seed 0 of b, which must be shorter than 16
+// bytes: enough for the frame descriptor an lz4 header checksum covers.
+func xxh32Short(b []byte) uint32 {
+	const (
+		prime1 = 2654435761
+		prime2 = 2246822519
+		prime3 = 3266489917
+		prime4 = 668265263
+		prime5 = 374761393
+	)
+	h := uint32(prime5) + uint32(len(b))
+	for ; len(b) >= 4; b = b[4:] {
+		h += binary.LittleEndian.Uint32(b) * prime3
+		h = bits.RotateLeft32(h, 17) * prime4
+	}
+	for _, c := range b {
+		h += uint32(c) * prime5
+		h = bits.RotateLeft32(h, 11) * prime1
+	}
+	h ^= h >> 15
+	h *= prime2
+	h ^= h >> 13
+	h *= prime3
+	h ^= h >> 16
+	return h
 }
 
 // lz4Frame walks the one LZ4 frame that src must hold (lz4_Frame_format.md)

@@ -188,6 +188,23 @@ func TestDecompressLZ4Frames(t *testing.T) {
 		f[4] = f[4]&0x3f | v<<6 // the header checksum no longer matches either
 		return f
 	}
+	// frame64 is what the Java client writes: 64 KiB independent blocks,
+	// here with a content checksum (the Java client writes none).
+	frame64 := lz4With(t, raw, lz4.BlockSizeOption(lz4.Block64Kb))
+	withFlags := func(f []byte, flg byte) []byte { // the header checksum recomputed
+		f = slices.Clone(f)
+		f[4] = flg
+		f[6] = byte(xxh32Short(f[4:6]) >> 8)
+		return f
+	}
+	badContentSum := slices.Clone(frame64)
+	badContentSum[len(badContentSum)-1] ^= 0xff
+	badHeaderSum := slices.Clone(frame64)
+	badHeaderSum[6] ^= 0xff
+	sized := lz4With(t, raw, lz4.BlockSizeOption(lz4.Block64Kb), lz4.SizeOption(uint64(len(raw))))
+	badSize := slices.Clone(sized)
+	badSize[6]++ // the content size, little-endian
+	badSize[14] = byte(xxh32Short(badSize[4:14]) >> 8)
 	tests := []struct {
 		name string
 		in   []byte
@@ -202,6 +219,12 @@ func TestDecompressLZ4Frames(t *testing.T) {
 		{"stored blocks", lz4With(t, incompressible, lz4.BlockSizeOption(lz4.Block64Kb)), incompressible},
 		{"empty content", lz4With(t, nil), []byte{}},
 		{"legacy frame", lz4With(t, raw, lz4.LegacyOption(true)), nil},
+		{"content checksum wrong: read unchecked, as Java does", badContentSum, raw},
+		{"content checksum flag cleared", withoutContentChecksum(frame64), raw},
+		{"dependent blocks (pierrec's reader)", withFlags(frame64, frame64[4]&^0x20), raw},
+		{"header checksum wrong", badHeaderSum, nil},
+		{"content size wrong", badSize, nil},
+		{"reserved bit set", withFlags(frame64, frame64[4]|0x02), nil},
 		{"skippable frame first", append(slices.Clone(skippable), frame...), nil},
 		{"skippable frame after", append(slices.Clone(frame), skippable...), nil},
 		{"two frames", append(slices.Clone(frame), frame...), nil},
@@ -224,6 +247,40 @@ func TestDecompressLZ4Frames(t *testing.T) {
 				t.Errorf("got %d bytes, %v; want reason %s", len(got), err, ReasonCorrupt)
 			}
 		})
+	}
+}
+
+// withoutContentChecksum returns src, one lz4 frame that lz4Frame accepts,
+// with its content checksum flag cleared, the header checksum recomputed
+// and the content checksum removed.
+func withoutContentChecksum(src []byte) []byte {
+	if len(src) < 11 || src[4]&0x04 == 0 {
+		return src
+	}
+	f := slices.Clone(src[:len(src)-4])
+	f[4] &^= 0x04
+	end := 6
+	if f[4]&0x08 != 0 {
+		end += 8
+	}
+	f[end] = byte(xxh32Short(f[4:end]) >> 8)
+	return f
+}
+
+// TestXXH32Short checks the header-checksum hash against XXH32 reference
+// values (seed 0).
+func TestXXH32Short(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want uint32
+	}{
+		{"", 0x02cc5d05},
+		{"a", 0x550d7456},
+		{"abc", 0x32d153ff},
+	} {
+		if got := xxh32Short([]byte(tc.in)); got != tc.want {
+			t.Errorf("xxh32Short(%q) = %08x, want %08x", tc.in, got, tc.want)
+		}
 	}
 }
 
@@ -522,9 +579,10 @@ func TestDecompressBombs(t *testing.T) {
 // decode, kgo decodes the same, and whatever kgo decodes within the cap,
 // we decode. We are stricter on purpose where the Java broker is: lz4
 // input must be exactly one standard frame, and empty lz4 or zstd input
-// holds no frame (kgo returns nothing). And laxer in one way: a xerial
-// header with no blocks is empty, as the Java reader has it (kgo reads a
-// 16-byte input as a raw block).
+// holds no frame (kgo returns nothing). And laxer in two ways, again as
+// the Java reader is: a xerial header with no blocks is empty (kgo reads
+// a 16-byte input as a raw block), and an lz4 content checksum is not
+// checked (kgo must then read the frame without it as we read it).
 func FuzzDecompress(f *testing.F) {
 	raw := appendRecords(nil, sampleRecs()...)
 	for _, c := range codecs {
@@ -593,6 +651,11 @@ func FuzzDecompress(f *testing.F) {
 			return
 		}
 		want, kerr := kd.Decompress(src, kgo.CompressionCodecType(codec))
+		if codec == CodecLZ4 && errors.Is(kerr, lz4.ErrInvalidFrameChecksum) {
+			// We skip the content checksum, as the Java reader does:
+			// without it, kgo must read what we read.
+			want, kerr = kd.Decompress(withoutContentChecksum(src), kgo.CodecLz4)
+		}
 		if kerr != nil || !bytes.Equal(out, want) {
 			t.Errorf("codec %d: got %d bytes; kgo %d bytes, %v", codec, len(out), len(want), kerr)
 		}
