@@ -52,8 +52,8 @@ var frameSizes = []struct {
 }{{"1KiB", 1 << 10}, {"64KiB", 64 << 10}, {"1MiB", 1 << 20}}
 
 // BenchmarkReadFrame reads whole frames the way the proxy's Produce path
-// does: size prefix through a 4 KiB bufio.Reader, then a new buffer of
-// 4+size bytes filled with io.ReadFull. "mem" reads from memory, so it
+// does: size prefix through a 4 KiB bufio.Reader, then a pooled buffer
+// (GetFrame) of 4+size bytes filled with io.ReadFull and given back. "mem" reads from memory, so it
 // measures framing and copying alone; "tcp" reads from a loopback TCP
 // connection fed by a writer goroutine, so it includes syscalls (and the
 // writer competes for CPU).
@@ -80,11 +80,13 @@ func benchReadFrames(b *testing.B, src io.Reader, size int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		frame := make([]byte, 4+int(n))
+		bp := protocol.GetFrame(4 + int(n))
+		frame := *bp
 		copy(frame, sizeBuf[:])
 		if _, err := io.ReadFull(br, frame[4:]); err != nil {
 			b.Fatal(err)
 		}
+		protocol.PutFrame(bp)
 	}
 }
 
