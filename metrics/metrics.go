@@ -12,6 +12,12 @@
 //	client_received_bytes_total         counter  bytes read from clients (frames, size prefix included)
 //	client_sent_bytes_total             counter  bytes written to clients
 //	local_responses_total{api}          counter  responses the proxy answered itself instead of the broker
+//	produce_proxy_seconds{leg}          histogram  time a Produce spends inside the proxy, per leg:
+//	                                               request: from the last byte of the frame read from the
+//	                                               client to the end of its write upstream, or, for a request
+//	                                               the proxy answers itself, to the queueing of that answer;
+//	                                               response: from the upstream response's size prefix read
+//	                                               to the end of its write to the client (acks=0 has none)
 //
 // plus the enforcement series listed at Enforcement, and the standard go_*
 // and process_* collectors. The api label takes the
@@ -42,6 +48,18 @@ const (
 	ReasonAcks0Rejected = "acks0_rejected"
 )
 
+// produceBuckets are the upper bounds, in seconds, of produce_proxy_seconds:
+// 1, 1.5, 2, 3, 5 and 7 times each power of ten from 10 µs to 100 ms, then
+// 1 s: adjacent bounds are at most 5/3 apart, from 10 µs to 1 s.
+var produceBuckets = []float64{
+	.00001, .000015, .00002, .00003, .00005, .00007,
+	.0001, .00015, .0002, .0003, .0005, .0007,
+	.001, .0015, .002, .003, .005, .007,
+	.01, .015, .02, .03, .05, .07,
+	.1, .15, .2, .3, .5, .7,
+	1,
+}
+
 // maxKey bounds the per-key counter cache; larger keys share "Unknown".
 const maxKey = 128
 
@@ -55,6 +73,11 @@ type Metrics struct {
 	ConnectionErrors  *prometheus.CounterVec
 	ClientReceived    prometheus.Counter
 	ClientSent        prometheus.Counter
+
+	// ProduceRequestTime and ProduceResponseTime are the request and
+	// response legs of produce_proxy_seconds.
+	ProduceRequestTime  prometheus.Observer
+	ProduceResponseTime prometheus.Observer
 
 	requests [maxKey + 1]prometheus.Counter // index maxKey: Unknown
 	local    [maxKey + 1]prometheus.Counter
@@ -95,8 +118,15 @@ func New() *Metrics {
 		Name: "schemaproxy_client_sent_bytes_total",
 		Help: "Bytes written to clients, size prefixes included.",
 	})
+	produceTime := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "schemaproxy_produce_proxy_seconds",
+		Help:    "Time a Produce spends inside schemaproxy, by leg: request (frame read from the client to written upstream, or answered locally) and response (size prefix read from upstream to written to the client).",
+		Buckets: produceBuckets,
+	}, []string{"leg"})
+	m.ProduceRequestTime = produceTime.WithLabelValues("request")
+	m.ProduceResponseTime = produceTime.WithLabelValues("response")
 	m.Registry.MustRegister(requests, local, m.ConnectionsActive, m.ConnectionsTotal,
-		m.ConnectionErrors, m.ClientReceived, m.ClientSent,
+		m.ConnectionErrors, m.ClientReceived, m.ClientSent, produceTime,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for k := range maxKey {
 		name := kmsg.NameForKey(int16(k))

@@ -25,15 +25,30 @@ const maxProduceVersion = 12
 // handleProduce reads a whole Produce request, has every partition
 // checked, and forwards what passes. acks=0 requests take no response
 // slot: the broker sends nothing back, and a slot would wait forever (FR-03).
+//
+// The request leg of produce_proxy_seconds runs from the frame's last byte
+// read to the end of its write upstream, or to the queueing of the local
+// answer, a wait for a free in-flight slot included; a request that ends
+// the connection is not observed.
 func (pr *pair) handleProduce(version int16, corr int32, size int32) error {
 	bp, err := pr.readFrame(size)
 	if err != nil {
 		return err
 	}
+	read := time.Now()
 	// Every path below has written the frame upstream, or dropped it, when
 	// it returns, and keeps nothing that aliases it (invariant 15).
 	defer protocol.PutFrame(bp)
-	frame := *bp
+	if err := pr.produce(*bp, version, corr); err != nil {
+		return err
+	}
+	pr.p.metrics.ProduceRequestTime.Observe(time.Since(read).Seconds())
+	return nil
+}
+
+// produce checks and forwards, or answers, the Produce request in frame,
+// which aliases a pooled buffer.
+func (pr *pair) produce(frame []byte, version int16, corr int32) error {
 	hdr, err := protocol.ParseRequestHeader(frame[4:])
 	if err != nil {
 		return protoErr(metrics.ReasonProtocol, "produce request header: %w", err)

@@ -426,6 +426,10 @@ func (pr *pair) relayResponse(s slot) error {
 		}
 		return err
 	}
+	var start time.Time // the response leg of produce_proxy_seconds
+	if s.key == keyProduce {
+		start = time.Now()
+	}
 	if size < 4 {
 		return protoErr(metrics.ReasonUpstream, "upstream %s response of %d bytes is too short", apiName(s.key), size)
 	}
@@ -438,7 +442,11 @@ func (pr *pair) relayResponse(s slot) error {
 	}
 	if !s.rewrite {
 		pr.p.metrics.ClientSent.Add(float64(size) + 4)
-		return copyFrame(pr.client, pr.ur, pr.upstream, pr.respSize, int(size), pr.retryUpstream)
+		if err := copyFrame(pr.client, pr.ur, pr.upstream, pr.respSize, int(size), pr.retryUpstream); err != nil {
+			return err
+		}
+		pr.relayed(s, start)
+		return nil
 	}
 	frame := make([]byte, 4+int(size))
 	copy(frame, pr.respSize[:])
@@ -450,8 +458,19 @@ func (pr *pair) relayResponse(s slot) error {
 		return &ProtocolError{Reason: metrics.ReasonRewrite, Err: fmt.Errorf("%s v%d response: %w", apiName(s.key), s.version, err)}
 	}
 	pr.p.metrics.ClientSent.Add(float64(len(out)))
-	_, err = pr.client.Write(out)
-	return err
+	if _, err := pr.client.Write(out); err != nil {
+		return err
+	}
+	pr.relayed(s, start)
+	return nil
+}
+
+// relayed observes the response leg of a Produce whose upstream response,
+// its size prefix read at start, has been written to the client.
+func (pr *pair) relayed(s slot, start time.Time) {
+	if s.key == keyProduce {
+		pr.p.metrics.ProduceResponseTime.Observe(time.Since(start).Seconds())
+	}
 }
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}

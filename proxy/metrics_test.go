@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/schemaproxy/schemaproxy/enforce/enforcetest"
 	"github.com/schemaproxy/schemaproxy/proxy/proxytest"
 )
 
@@ -71,4 +72,75 @@ func TestMetricsFollowTraffic(t *testing.T) {
 	if got := metricSum(t, e.Metrics, "schemaproxy_connection_errors_total"); got != 0 {
 		t.Errorf("connection_errors_total = %v after clients closed normally, want 0", got)
 	}
+}
+
+// produce_proxy_seconds observes one request leg per Produce the proxy
+// forwards or answers itself, and one response leg per broker response it
+// relays: none for a fully rejected request (answered locally) or for
+// acks=0.
+func TestProduceProxySeconds(t *testing.T) {
+	t.Parallel()
+	reg := enforcetest.NewRegistry(t)
+	id := reg.Avro(t, "lat-value", orderAvro).ID
+	e := enforced(t, reg, "", kfake.NumBrokers(1), kfake.SeedTopics(2, "lat"))
+	raw := leaderRaw(t, e, "lat")
+
+	var wantReq, wantResp uint64
+	check := func(step string) {
+		t.Helper()
+		proxytest.Eventually(t, 5*time.Second, func() error {
+			req, resp := legCount(t, e, "request"), legCount(t, e, "response")
+			if req != wantReq || resp != wantResp {
+				return fmt.Errorf("after %s: request leg %d, response leg %d observations; want %d, %d", step, req, resp, wantReq, wantResp)
+			}
+			return nil
+		})
+	}
+	produce := func(acks int16, parts ...part) {
+		t.Helper()
+		if acks == 0 {
+			raw.send(rawProduce(9, 0, parts...))
+			return
+		}
+		raw.roundTrip(rawProduce(9, acks, parts...))
+	}
+
+	check("nothing")
+	produce(-1, part{"lat", 0, valueBatch(framed(id, "ok"))})
+	wantReq, wantResp = 1, 1
+	check("a valid produce")
+	produce(-1, part{"lat", 0, valueBatch([]byte("garbage"))})
+	wantReq++
+	check("a produce answered locally")
+	produce(1, part{"lat", 0, valueBatch(framed(id, "ok"))}, part{"lat", 1, valueBatch([]byte("garbage"))})
+	wantReq, wantResp = wantReq+1, wantResp+1
+	check("a produce partly rejected, its response merged")
+	produce(0, part{"lat", 0, valueBatch(framed(id, "ok"))})
+	wantReq++
+	check("an acks=0 produce")
+	raw.roundTrip(apiVersionsRequest(3))
+	check("another API")
+}
+
+// legCount returns the sample count of produce_proxy_seconds{leg}.
+func legCount(t testing.TB, e *proxytest.Env, leg string) uint64 {
+	t.Helper()
+	mfs, err := e.Metrics.Registry.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "schemaproxy_produce_proxy_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "leg" && l.GetValue() == leg {
+					return m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	t.Fatalf("no schemaproxy_produce_proxy_seconds{leg=%q}", leg)
+	return 0
 }
