@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"github.com/hamba/avro/v2"
 
 	"github.com/schemaproxy/schemaproxy/examples"
+	"github.com/schemaproxy/schemaproxy/metrics"
 )
 
 // TestMain lets the test binary play the bench's child roles: the
@@ -137,10 +139,14 @@ func TestEndToEnd(t *testing.T) {
 				if p.ProxyPeakRSSBytes == nil || *p.ProxyPeakRSSBytes < 1<<20 || p.ProxyRSSMethod == "" {
 					t.Errorf("%s round %d: proxy peak RSS missing", s.Name, rd.Index)
 				}
-			} else if p.ProxyCPUSeconds != nil {
-				t.Errorf("%s round %d: a direct round has proxy CPU", s.Name, rd.Index)
+				if r := p.ProxyResidence; r == nil || r.Requests <= 0 || r.Responses != r.Requests ||
+					r.RequestP50 <= 0 || r.RequestP50 > r.RequestP99 || r.ResponseP50 <= 0 || r.ResponseP50 > r.ResponseP99 {
+					t.Errorf("%s round %d: proxy residence %+v, want requests answered one for one and ordered percentiles", s.Name, rd.Index, p.ProxyResidence)
+				}
+			} else if p.ProxyCPUSeconds != nil || p.ProxyResidence != nil {
+				t.Errorf("%s round %d: a direct round has proxy figures", s.Name, rd.Index)
 			}
-			if c := rd.Consume; c == nil || c.Records != records+rd.Primed || c.Bytes != (records+rd.Primed)*size || c.Latency != nil {
+			if c := rd.Consume; c == nil || c.Records != records+rd.Primed || c.Bytes != (records+rd.Primed)*size || c.Latency != nil || c.ProxyResidence != nil {
 				t.Errorf("%s round %d: consume %+v, want %d records", s.Name, rd.Index, rd.Consume, records+rd.Primed)
 			}
 		}
@@ -150,6 +156,9 @@ func TestEndToEnd(t *testing.T) {
 		}
 		if want := p.RecordsPerSec / d.RecordsPerSec; math.Abs(s.Ratio.ProduceThroughput-want) > 1e-9 || want <= 0 {
 			t.Errorf("%s: throughput ratio %v, want %v", s.Name, s.Ratio.ProduceThroughput, want)
+		}
+		if p.ProxyResidence == nil {
+			t.Errorf("%s: no median proxy residence", s.Name)
 		}
 		if len(s.Ratio.PairThroughput) != 1 || s.Ratio.Latency == nil || s.Ratio.AddedLatency == nil || s.Ratio.ConsumeThroughput == nil {
 			t.Errorf("%s: ratios incomplete: %+v", s.Name, s.Ratio)
@@ -164,7 +173,7 @@ func TestEndToEnd(t *testing.T) {
 
 	var table strings.Builder
 	writeTable(&table, &rep)
-	for _, want := range []string{"== unpinned, mode off", "== unpinned, mode id", "proxy/direct: produce throughput", "summary"} {
+	for _, want := range []string{"== unpinned, mode off", "== unpinned, mode id", "proxy/direct: produce throughput", "proxy residence p99 request", "summary"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
@@ -333,5 +342,46 @@ func TestNiceCeil(t *testing.T) {
 		if got := niceCeil(in); math.Abs(got-want) > 1e-9 {
 			t.Errorf("niceCeil(%v) = %v, want %v", in, got, want)
 		}
+	}
+}
+
+// The residence figures come from the proxy's own exposition: bucket
+// deltas between two scrapes, percentiles interpolated within a bucket.
+func TestResidence(t *testing.T) {
+	m := metrics.New()
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	ctx := context.Background()
+	m.ProduceRequestTime.Observe(0.5) // before the phase: not counted
+	start, err := scrapeResidence(ctx, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 100 request legs: 98 of 120 µs (the 0.0001-0.00015 bucket), two of
+	// 2 s (+Inf); 10 response legs of 40 µs (the 0.00003-0.00005 bucket).
+	for range 98 {
+		m.ProduceRequestTime.Observe(0.00012)
+	}
+	m.ProduceRequestTime.Observe(2)
+	m.ProduceRequestTime.Observe(2)
+	for range 10 {
+		m.ProduceResponseTime.Observe(0.00004)
+	}
+	end, err := scrapeResidence(ctx, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := residence(start, end)
+	want := &Residence{Requests: 100, Responses: 10,
+		RequestP50: 0.1 + 0.05*50/98, RequestP99: 1000, // the rank of p99 (99) falls in +Inf: the highest bound, 1 s
+		ResponseP50: 0.03 + 0.02*5/10, ResponseP99: 0.03 + 0.02*9.9/10}
+	const eps = 1e-9
+	if got == nil || got.Requests != want.Requests || got.Responses != want.Responses ||
+		math.Abs(got.RequestP50-want.RequestP50) > eps || math.Abs(got.RequestP99-want.RequestP99) > eps ||
+		math.Abs(got.ResponseP50-want.ResponseP50) > eps || math.Abs(got.ResponseP99-want.ResponseP99) > eps {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	if r := residence(histSnap{}, histSnap{}); r != nil {
+		t.Errorf("a proxy without the series: got %+v, want nil", r)
 	}
 }

@@ -202,6 +202,7 @@ type sessionRunner struct {
 	upstreamPID int // 0: not measured
 	proxyPID    int
 	proxyAddr   string
+	metricsURL  string // the proxy's /metrics
 	adm         *kadm.Client
 	reg         *sr.Client
 }
@@ -395,12 +396,16 @@ func (r *sessionRunner) startProxy(ctx context.Context, maxNode int32) (*child, 
 	if err != nil {
 		return nil, nil, err
 	}
+	metricsAddr, _, err := freeport.Find(0)
+	if err != nil {
+		return nil, nil, err
+	}
 	args := []string{
 		"serve",
 		"--upstream=" + strings.Join(r.bootstrap, ","),
 		"--listen=" + listen,
 		fmt.Sprintf("--broker-port-base=%d", base),
-		"--metrics-listen=",
+		"--metrics-listen=" + metricsAddr,
 		"--log-level=warn",
 	}
 	if r.mode != modeOff {
@@ -424,7 +429,7 @@ func (r *sessionRunner) startProxy(ctx context.Context, maxNode int32) (*child, 
 		}
 		return nil, nil, err
 	}
-	r.proxyPID, r.proxyAddr = p.PID(), listen
+	r.proxyPID, r.proxyAddr, r.metricsURL = p.PID(), listen, "http://"+metricsAddr+"/metrics"
 	return p, args, nil
 }
 
@@ -545,6 +550,7 @@ func (r *sessionRunner) phase(ctx context.Context, lc *loadConfig, target string
 	}
 
 	proxied := target == targetProxy
+	residence0 := r.scrape(ctx, proxied && lc.Kind == kindProduce)
 	var proxyCPU0, upCPU0 time.Duration
 	var rss *proc.PeakRSS
 	if proxied {
@@ -574,6 +580,11 @@ func (r *sessionRunner) phase(ctx context.Context, lc *loadConfig, target string
 		if err == nil {
 			ph.ProxyPeakRSSBytes, ph.ProxyRSSMethod = &peak, method
 		}
+		if residence0 != nil {
+			if end := r.scrape(ctx, true); end != nil {
+				ph.ProxyResidence = residence(residence0, end)
+			}
+		}
 	}
 	if r.upstreamPID != 0 {
 		if cpu, err := proc.CPU(r.upstreamPID); err == nil {
@@ -587,6 +598,21 @@ func (r *sessionRunner) phase(ctx context.Context, lc *loadConfig, target string
 	return ph, ready.Primed, res, nil
 }
 
+// scrape reads the proxy's produce residence histogram when want is
+// true; a failed scrape is reported on the log and leaves the phase
+// without residence figures.
+func (r *sessionRunner) scrape(ctx context.Context, want bool) histSnap {
+	if !want {
+		return nil
+	}
+	snap, err := scrapeResidence(ctx, r.metricsURL)
+	if err != nil {
+		fmt.Fprintf(r.log, "   %v (no proxy residence figures for this phase)\n", err)
+		return nil
+	}
+	return snap
+}
+
 // progress prints one line per phase on the log.
 func (r *sessionRunner) progress(rd *Round, kind string, p *Phase) {
 	line := fmt.Sprintf("   round %d %-7s %-6s %-7s %9d records %9.0f rec/s %8.1f MB/s", rd.Index, rd.Kind, rd.Target, kind, p.Records, p.RecordsPerSec, p.MBPerSec)
@@ -595,6 +621,9 @@ func (r *sessionRunner) progress(rd *Round, kind string, p *Phase) {
 	}
 	if p.ProxyCPUSecondsPerGB != nil {
 		line += fmt.Sprintf("  proxy %.3f CPU s/GB", *p.ProxyCPUSecondsPerGB)
+	}
+	if res := p.ProxyResidence; res != nil {
+		line += fmt.Sprintf("  in proxy p50/p99 request %.3f/%.3f response %.3f/%.3f ms", res.RequestP50, res.RequestP99, res.ResponseP50, res.ResponseP99)
 	}
 	fmt.Fprintln(r.log, line)
 }

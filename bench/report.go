@@ -92,8 +92,11 @@ type Phase struct {
 	ProxyCPUSecondsPerGB *float64 `json:"proxy_cpu_seconds_per_gb,omitempty"`
 	ProxyPeakRSSBytes    *int64   `json:"proxy_peak_rss_bytes,omitempty"`
 	ProxyRSSMethod       string   `json:"proxy_rss_method,omitempty"`
-	LoadCPUSeconds       float64  `json:"load_cpu_seconds"`
-	UpstreamCPUSeconds   *float64 `json:"upstream_cpu_seconds,omitempty"`
+	// ProxyResidence is the time the phase's Produce requests spent
+	// inside the proxy, from its own histogram (proxied produce phases).
+	ProxyResidence     *Residence `json:"proxy_residence,omitempty"`
+	LoadCPUSeconds     float64    `json:"load_cpu_seconds"`
+	UpstreamCPUSeconds *float64   `json:"upstream_cpu_seconds,omitempty"`
 }
 
 // Medians are the per-field medians of the measured rounds of each target.
@@ -243,6 +246,7 @@ func medianPhase(ps []Phase) Phase {
 		n := int64(*v)
 		m.ProxyPeakRSSBytes = &n
 	}
+	m.ProxyResidence = medianResidence(ps)
 	if ps[0].Latency != nil {
 		l := func(get func(*Latency) float64) float64 {
 			v := make([]float64, 0, len(ps))
@@ -261,6 +265,35 @@ func medianPhase(ps []Phase) Phase {
 		}
 	}
 	return m
+}
+
+// medianResidence is the per-field median of the phases' residences, nil
+// when none has one.
+func medianResidence(ps []Phase) *Residence {
+	var rs []*Residence
+	for _, p := range ps {
+		if p.ProxyResidence != nil {
+			rs = append(rs, p.ProxyResidence)
+		}
+	}
+	if len(rs) == 0 {
+		return nil
+	}
+	f := func(get func(*Residence) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = get(r)
+		}
+		return median(v)
+	}
+	return &Residence{
+		Requests:    int64(f(func(r *Residence) float64 { return float64(r.Requests) })),
+		Responses:   int64(f(func(r *Residence) float64 { return float64(r.Responses) })),
+		RequestP50:  f(func(r *Residence) float64 { return r.RequestP50 }),
+		RequestP99:  f(func(r *Residence) float64 { return r.RequestP99 }),
+		ResponseP50: f(func(r *Residence) float64 { return r.ResponseP50 }),
+		ResponseP99: f(func(r *Residence) float64 { return r.ResponseP99 }),
+	}
 }
 
 // median of v (the mean of the middle two for an even count); v is sorted.
@@ -303,7 +336,7 @@ func writeTable(w io.Writer, r *Report) {
 			fmt.Fprintf(w, "measured rounds at %.0f records/s\n", s.Rate)
 		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		head := "round\tkind\ttarget\trecords\trec/s\tMB/s\tp50 ms\tp99 ms\tp99.9 ms\tproxy CPU s\tproxy CPU s/GB\tproxy peak RSS MiB\tload CPU s\tupstream CPU s\t"
+		head := "round\tkind\ttarget\trecords\trec/s\tMB/s\tp50 ms\tp99 ms\tp99.9 ms\tproxy CPU s\tproxy CPU s/GB\tproxy peak RSS MiB\tin proxy req p50/p99 ms\tin proxy resp p50/p99 ms\tload CPU s\tupstream CPU s\t"
 		if c.Consume {
 			head += "consume rec/s\tconsume MB/s\tproxy CPU s/GB (consume)\t"
 		}
@@ -336,12 +369,15 @@ func writeTable(w io.Writer, r *Report) {
 		if s.Ratio.ConsumeThroughput != nil {
 			fmt.Fprintf(w, "; consume throughput %.3f", *s.Ratio.ConsumeThroughput)
 		}
+		if res := s.Median.Proxy.Produce.ProxyResidence; res != nil {
+			fmt.Fprintf(w, "; proxy residence p99 request %.3f ms, response %.3f ms", res.RequestP99, res.ResponseP99)
+		}
 		fmt.Fprintln(w)
 	}
 	if len(r.Sessions) > 1 {
 		fmt.Fprintln(w, "\nsummary (medians of measured rounds):")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "session\tproduce proxy/direct\tadded p99 ms\tproxy CPU s/GB\tproxy peak RSS MiB\tconsume proxy/direct\t")
+		fmt.Fprintln(tw, "session\tproduce proxy/direct\tadded p99 ms\tin proxy p99 req/resp ms\tproxy CPU s/GB\tproxy peak RSS MiB\tconsume proxy/direct\t")
 		for _, s := range r.Sessions {
 			added, cons := "-", "-"
 			if s.Ratio.AddedLatency != nil {
@@ -351,7 +387,11 @@ func writeTable(w io.Writer, r *Report) {
 				cons = fmt.Sprintf("%.3f", *s.Ratio.ConsumeThroughput)
 			}
 			p := s.Median.Proxy.Produce
-			fmt.Fprintf(tw, "%s\t%.3f\t%s\t%s\t%s\t%s\t\n", s.Name, s.Ratio.ProduceThroughput, added, optF(p.ProxyCPUSecondsPerGB, "%.3f"), optRSS(p.ProxyPeakRSSBytes), cons)
+			res := "-"
+			if p.ProxyResidence != nil {
+				res = fmt.Sprintf("%.3f/%.3f", p.ProxyResidence.RequestP99, p.ProxyResidence.ResponseP99)
+			}
+			fmt.Fprintf(tw, "%s\t%.3f\t%s\t%s\t%s\t%s\t%s\t\n", s.Name, s.Ratio.ProduceThroughput, added, res, optF(p.ProxyCPUSecondsPerGB, "%.3f"), optRSS(p.ProxyPeakRSSBytes), cons)
 		}
 		tw.Flush()
 	}
@@ -362,9 +402,13 @@ func phaseCells(p *Phase) string {
 	if p.Latency != nil {
 		lat = fmt.Sprintf("%.2f\t%.2f\t%.2f", p.Latency.P50, p.Latency.P99, p.Latency.P999)
 	}
-	return fmt.Sprintf("%d\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%.2f\t%s",
+	res := "-\t-"
+	if r := p.ProxyResidence; r != nil {
+		res = fmt.Sprintf("%.3f/%.3f\t%.3f/%.3f", r.RequestP50, r.RequestP99, r.ResponseP50, r.ResponseP99)
+	}
+	return fmt.Sprintf("%d\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%.2f\t%s",
 		p.Records, p.RecordsPerSec, p.MBPerSec, lat,
-		optF(p.ProxyCPUSeconds, "%.2f"), optF(p.ProxyCPUSecondsPerGB, "%.3f"), optRSS(p.ProxyPeakRSSBytes),
+		optF(p.ProxyCPUSeconds, "%.2f"), optF(p.ProxyCPUSecondsPerGB, "%.3f"), optRSS(p.ProxyPeakRSSBytes), res,
 		p.LoadCPUSeconds, optF(p.UpstreamCPUSeconds, "%.2f"))
 }
 

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// residenceSeries is the proxy's histogram of the time a Produce spends
+// inside it, by leg (request, response).
+const residenceSeries = "schemaproxy_produce_proxy_seconds"
+
+// Residence is the time the produce phase's requests spent inside the
+// proxy, from the difference of its produce_proxy_seconds histogram
+// between the phase's start and end: the request leg (frame read from the
+// client to written upstream) and the response leg (size prefix read from
+// upstream to written to the client). Percentiles are in milliseconds,
+// interpolated linearly within the bucket the rank falls in, as
+// Prometheus's histogram_quantile does; a rank in the +Inf bucket reads as
+// the highest finite bound.
+type Residence struct {
+	Requests    int64   `json:"requests"`
+	Responses   int64   `json:"responses"`
+	RequestP50  float64 `json:"request_p50_ms"`
+	RequestP99  float64 `json:"request_p99_ms"`
+	ResponseP50 float64 `json:"response_p50_ms"`
+	ResponseP99 float64 `json:"response_p99_ms"`
+}
+
+// bucket is one cumulative histogram bucket: the count of observations at
+// most le seconds.
+type bucket struct {
+	le    float64
+	count float64
+}
+
+// histSnap is one scrape of residenceSeries: each leg's buckets, sorted
+// by bound, +Inf last.
+type histSnap map[string][]bucket
+
+// scrapeResidence reads the proxy's residenceSeries from its /metrics URL.
+// A proxy without the series gives an empty snapshot.
+func scrapeResidence(ctx context.Context, url string) (histSnap, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("scraping the proxy's metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("scraping the proxy's metrics: %s", resp.Status)
+	}
+	snap := histSnap{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	prefix := residenceSeries + "_bucket{"
+	for sc.Scan() {
+		line := sc.Text()
+		rest, ok := strings.CutPrefix(line, prefix)
+		if !ok {
+			continue
+		}
+		labels, value, ok := strings.Cut(rest, "} ")
+		if !ok {
+			return nil, fmt.Errorf("scraping the proxy's metrics: unexpected line %q", line)
+		}
+		var leg, le string
+		for _, l := range strings.Split(labels, ",") {
+			name, v, _ := strings.Cut(l, "=")
+			v = strings.Trim(v, `"`)
+			switch name {
+			case "leg":
+				leg = v
+			case "le":
+				le = v
+			}
+		}
+		bound, err1 := strconv.ParseFloat(le, 64)
+		count, err2 := strconv.ParseFloat(strings.Fields(value)[0], 64)
+		if err1 != nil || err2 != nil || leg == "" {
+			return nil, fmt.Errorf("scraping the proxy's metrics: unexpected line %q", line)
+		}
+		snap[leg] = append(snap[leg], bucket{bound, count})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("scraping the proxy's metrics: %w", err)
+	}
+	for _, b := range snap {
+		slices.SortFunc(b, func(x, y bucket) int { return cmpFloat(x.le, y.le) })
+	}
+	return snap, nil
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// residence computes the phase's Residence from the scrapes at its start
+// and end; nil when the proxy has no such series.
+func residence(start, end histSnap) *Residence {
+	req, resp := end.since(start, "request"), end.since(start, "response")
+	if req == nil && resp == nil {
+		return nil
+	}
+	return &Residence{
+		Requests:    total(req),
+		Responses:   total(resp),
+		RequestP50:  quantile(req, 0.50) * 1e3,
+		RequestP99:  quantile(req, 0.99) * 1e3,
+		ResponseP50: quantile(resp, 0.50) * 1e3,
+		ResponseP99: quantile(resp, 0.99) * 1e3,
+	}
+}
+
+// since is leg's buckets of s minus those of start (a leg start lacks
+// counts from zero).
+func (s histSnap) since(start histSnap, leg string) []bucket {
+	b := s[leg]
+	if len(b) == 0 {
+		return nil
+	}
+	out := slices.Clone(b)
+	if prev := start[leg]; len(prev) == len(b) {
+		for i := range out {
+			out[i].count -= prev[i].count
+		}
+	}
+	return out
+}
+
+func total(b []bucket) int64 {
+	if len(b) == 0 {
+		return 0
+	}
+	return int64(b[len(b)-1].count)
+}
+
+// quantile of cumulative buckets b, sorted with +Inf last, in seconds:
+// linear within the bucket holding rank q·total, its lower bound the
+// previous bucket's (0 for the first); the highest finite bound when the
+// rank falls in +Inf. 0 without observations.
+func quantile(b []bucket, q float64) float64 {
+	n := len(b)
+	if n == 0 || b[n-1].count <= 0 {
+		return 0
+	}
+	rank := q * b[n-1].count
+	i, _ := slices.BinarySearchFunc(b, rank, func(x bucket, r float64) int { return cmpFloat(x.count, r) })
+	if i >= n {
+		i = n - 1
+	}
+	if math.IsInf(b[i].le, 1) {
+		if n < 2 {
+			return 0
+		}
+		return b[n-2].le
+	}
+	lower, below := 0.0, 0.0
+	if i > 0 {
+		lower, below = b[i-1].le, b[i-1].count
+	}
+	if b[i].count == below {
+		return b[i].le
+	}
+	return lower + (b[i].le-lower)*(rank-below)/(b[i].count-below)
+}
