@@ -172,20 +172,13 @@ func (p *jsonParser) object() (any, error) {
 			return nil, err
 		}
 		obj[key] = v
-		p.skipSpace()
-		if p.pos < len(p.data) {
-			switch p.data[p.pos] {
-			case ',':
-				p.pos++
-				p.skipSpace()
-				continue
-			case '}':
-				p.pos++
-				p.depth--
-				return obj, nil
-			}
+		done, err := p.listNext('}', "',' or '}' in an object")
+		if err != nil {
+			return nil, err
 		}
-		return nil, p.unexpected("',' or '}' in an object")
+		if done {
+			return obj, nil
+		}
 	}
 }
 
@@ -207,21 +200,34 @@ func (p *jsonParser) array() (any, error) {
 			return nil, err
 		}
 		arr = append(arr, v)
-		p.skipSpace()
-		if p.pos < len(p.data) {
-			switch p.data[p.pos] {
-			case ',':
-				p.pos++
-				p.skipSpace()
-				continue
-			case ']':
-				p.pos++
-				p.depth--
-				return arr, nil
-			}
+		done, err := p.listNext(']', "',' or ']' in an array")
+		if err != nil {
+			return nil, err
 		}
-		return nil, p.unexpected("',' or ']' in an array")
+		if done {
+			return arr, nil
+		}
 	}
+}
+
+// listNext reads what follows a member or element: a ',' (more follow)
+// or end, which closes the object or array (done). Anything else is the
+// error want names.
+func (p *jsonParser) listNext(end byte, want string) (done bool, err error) {
+	p.skipSpace()
+	if p.pos < len(p.data) {
+		switch p.data[p.pos] {
+		case ',':
+			p.pos++
+			p.skipSpace()
+			return false, nil
+		case end:
+			p.pos++
+			p.depth--
+			return true, nil
+		}
+	}
+	return false, p.unexpected(want)
 }
 
 // str parses the string starting at the '"' at p.pos. Strings without
