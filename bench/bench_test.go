@@ -385,3 +385,25 @@ func TestResidence(t *testing.T) {
 		t.Errorf("a proxy without the series: got %+v, want nil", r)
 	}
 }
+
+// The upstream answers each "gc" line with one collection and one JSON
+// line, ignores other lines, and ends when its stdin does.
+func TestUpstreamGC(t *testing.T) {
+	var out bytes.Buffer
+	gone := make(chan struct{})
+	serveStdin(strings.NewReader("gc\nnoise\ngc\n"), &out, gone)
+	<-gone
+	dec := json.NewDecoder(&out)
+	for i := range 2 {
+		var gc upstreamGC
+		if err := dec.Decode(&gc); err != nil || gc.HeapBytes == 0 {
+			t.Fatalf("answer %d: %+v, %v", i, gc, err)
+		}
+	}
+	if dec.More() {
+		t.Errorf("more than one answer per gc line: %q", out.String())
+	}
+	if l := upstreamMemoryLimit(); l < minUpstreamMemory || l > maxUpstreamMemory {
+		t.Errorf("memory limit %d outside [%d, %d]", l, minUpstreamMemory, maxUpstreamMemory)
+	}
+}

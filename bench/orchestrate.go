@@ -199,7 +199,9 @@ type sessionRunner struct {
 	schema      string
 	bootstrap   []string
 	registry    string
-	upstreamPID int // 0: not measured
+	upstreamPID int    // 0: not measured
+	upstream    *child // the kfake upstream process, nil for a real cluster
+	memoryLimit int64  // the kfake upstream's GC memory limit, 0 for the runtime's defaults
 	proxyPID    int
 	proxyAddr   string
 	metricsURL  string // the proxy's /metrics
@@ -247,7 +249,8 @@ func (r *sessionRunner) run(ctx context.Context) (*Session, error) {
 		}
 		r.registry = ready.Registry
 		if brokers > 0 {
-			r.bootstrap, r.upstreamPID = ready.Bootstrap, up.PID()
+			r.bootstrap, r.upstreamPID, r.upstream = ready.Bootstrap, up.PID(), up
+			r.memoryLimit = ready.MemoryLimit
 		}
 	}
 	if len(c.Bootstrap) > 0 {
@@ -342,7 +345,11 @@ func (r *sessionRunner) describeUpstream(nodes []int32) string {
 		ids[i] = strconv.Itoa(int(n))
 	}
 	if len(r.c.Bootstrap) == 0 {
-		return fmt.Sprintf("kfake, %d broker(s) (node IDs %s), srfake registry, in their own process", len(nodes), strings.Join(ids, ","))
+		gc := "GC from GOGC/GOMEMLIMIT"
+		if r.memoryLimit > 0 {
+			gc = fmt.Sprintf("GC only at %d MiB and between rounds", r.memoryLimit>>20)
+		}
+		return fmt.Sprintf("kfake, %d broker(s) (node IDs %s), srfake registry, in their own process, %s", len(nodes), strings.Join(ids, ","), gc)
 	}
 	reg := "srfake registry in its own process"
 	if r.c.Registry != "" {
@@ -519,7 +526,8 @@ func (r *sessionRunner) round(ctx context.Context, idx int, kind, target string,
 }
 
 // cleanup deletes a round's topic and subject, so the upstream's memory
-// does not grow from round to round.
+// does not grow from round to round, and has a kfake upstream collect its
+// garbage before the next round.
 func (r *sessionRunner) cleanup(topic, subject string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -528,6 +536,15 @@ func (r *sessionRunner) cleanup(topic, subject string) {
 	}
 	if _, err := r.reg.DeleteSubject(ctx, subject, sr.SoftDelete); err == nil {
 		r.reg.DeleteSubject(ctx, subject, sr.HardDelete) //nolint:errcheck // the registry's memory only
+	}
+	if r.upstream == nil {
+		return
+	}
+	var gc upstreamGC
+	if err := r.upstream.Send("gc"); err != nil {
+		fmt.Fprintf(r.log, "   upstream GC: %v\n", err)
+	} else if err := r.upstream.next(ctx, "collecting garbage", &gc); err != nil {
+		fmt.Fprintf(r.log, "   upstream GC: %v\n", err)
 	}
 }
 
