@@ -202,6 +202,7 @@ type sessionRunner struct {
 	upstreamPID int    // 0: not measured
 	upstream    *child // the kfake upstream process, nil for a real cluster
 	memoryLimit int64  // the kfake upstream's GC memory limit, 0 for the runtime's defaults
+	upstreamGCs uint32 // its collections at the end of the last round
 	proxyPID    int
 	proxyAddr   string
 	metricsURL  string // the proxy's /metrics
@@ -545,6 +546,11 @@ func (r *sessionRunner) cleanup(topic, subject string) {
 		fmt.Fprintf(r.log, "   upstream GC: %v\n", err)
 	} else if err := r.upstream.next(ctx, "collecting garbage", &gc); err != nil {
 		fmt.Fprintf(r.log, "   upstream GC: %v\n", err)
+	} else {
+		if r.memoryLimit > 0 && r.upstreamGCs > 0 && gc.NumGC > r.upstreamGCs+1 {
+			fmt.Fprintf(r.log, "   the upstream reached its memory limit: %d collection(s) during the round\n", gc.NumGC-r.upstreamGCs-1)
+		}
+		r.upstreamGCs = gc.NumGC
 	}
 }
 

@@ -41,6 +41,9 @@ type upstreamReady struct {
 // once the collection is done.
 type upstreamGC struct {
 	HeapBytes uint64 `json:"heap_bytes"`
+	// NumGC counts the collections so far, this one included: more than
+	// one since the last answer means the memory limit was reached.
+	NumGC uint32 `json:"num_gc"`
 }
 
 // Bounds of the upstream's memory limit: a quarter of the memory
@@ -124,7 +127,7 @@ func serveStdin(in io.Reader, out io.Writer, gone chan<- struct{}) {
 		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		if err := enc.Encode(upstreamGC{HeapBytes: ms.HeapAlloc}); err != nil {
+		if err := enc.Encode(upstreamGC{HeapBytes: ms.HeapAlloc, NumGC: ms.NumGC}); err != nil {
 			return
 		}
 	}
