@@ -310,7 +310,7 @@ func (c *partChecker) check(ctx context.Context, pr *PartRule, isKey bool, r *pr
 		return reject(ReasonBadIndexes, schema.ID, "", "schema id %d: %v", schema.ID, err)
 	}
 	if !m.matches(&ref, indexes) {
-		if err := c.checkSubject(ctx, pr, isKey, &ref, schema, indexes, reject); err != nil {
+		if err := c.checkSubject(ctx, pr, isKey, m, &ref, schema, indexes, reject); err != nil {
 			return err
 		}
 	}
@@ -334,13 +334,10 @@ func (c *partChecker) check(ctx context.Context, pr *PartRule, isKey bool, r *pr
 }
 
 // checkSubject checks that schema is registered under the subject pr's
-// strategy names, remembering a pass for the rest of the batch.
-func (c *partChecker) checkSubject(ctx context.Context, pr *PartRule, isKey bool, ref *Ref, schema *Schema, indexes []int,
+// strategy names, remembering a pass in m, the part's memo, for the rest
+// of the batch.
+func (c *partChecker) checkSubject(ctx context.Context, pr *PartRule, isKey bool, m *memo, ref *Ref, schema *Schema, indexes []int,
 	reject func(reason Reason, id int, subject, format string, args ...any) error) error {
-	m := &c.memo[0]
-	if isKey {
-		m = &c.memo[1]
-	}
 	subject, err := Subject(pr.Strategy, c.topic, isKey, schema, indexes)
 	switch {
 	case errors.Is(err, ErrRegistryUnavailable):
