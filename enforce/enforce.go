@@ -231,9 +231,8 @@ func (e *Enforcer) check(ctx context.Context, rule *Rule, topic string, records 
 type partChecker struct {
 	e     *Enforcer
 	topic string
-	memo  [2]memo // [0] value, [1] key
-	idx   [MaxMessageIndexes]int
-	pidx  []int // message indexes handed to payload validators
+	memo  [2]memo                // [0] value, [1] key
+	idx   [MaxMessageIndexes]int // on the heap with c, which is pooled: validators may be handed a slice of it
 }
 
 // reset readies c for a batch of topic, keeping the memos' index slices.
@@ -320,12 +319,6 @@ func (c *partChecker) check(ctx context.Context, pr *PartRule, isKey bool, r *pr
 	v, err := schema.Validator()
 	if err != nil {
 		return reject(ReasonSchemaUnusable, schema.ID, "", "schema id %d cannot be used to validate payloads: %v", schema.ID, err)
-	}
-	if len(indexes) > 0 {
-		// A heap copy, once per batch: indexes alias c.idx, and handing
-		// them to an interface method would move every partChecker there.
-		c.pidx = append(c.pidx[:0], indexes...)
-		indexes = c.pidx
 	}
 	if err := v.Validate(msg, indexes, payload.Options{AllowUnknownFields: pr.UnknownFields == UnknownFieldsAllow}); err != nil {
 		return reject(ReasonPayload, schema.ID, "", "does not match schema id %d: %v", schema.ID, err)
