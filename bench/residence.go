@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -97,19 +98,9 @@ func scrapeResidence(ctx context.Context, url string) (histSnap, error) {
 		return nil, fmt.Errorf("scraping the proxy's metrics: %w", err)
 	}
 	for _, b := range snap {
-		slices.SortFunc(b, func(x, y bucket) int { return cmpFloat(x.le, y.le) })
+		slices.SortFunc(b, func(x, y bucket) int { return cmp.Compare(x.le, y.le) })
 	}
 	return snap, nil
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // residence computes the phase's Residence from the scrapes at its start
@@ -162,7 +153,7 @@ func quantile(b []bucket, q float64) float64 {
 		return 0
 	}
 	rank := q * b[n-1].count
-	i, _ := slices.BinarySearchFunc(b, rank, func(x bucket, r float64) int { return cmpFloat(x.count, r) })
+	i, _ := slices.BinarySearchFunc(b, rank, func(x bucket, r float64) int { return cmp.Compare(x.count, r) })
 	if i >= n {
 		i = n - 1
 	}
