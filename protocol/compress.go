@@ -217,7 +217,9 @@ const (
 	lz4FlagIndependent  = 0x20
 	lz4FlagBlockSum     = 0x10
 	lz4FlagContentSize  = 0x08
-	lz4FlagReservedDict = 0x03 // a reserved bit and the dictionary ID
+	lz4FlagContentSum   = 0x04
+	lz4FlagDictID       = 0x01
+	lz4FlagReservedDict = 0x02 | lz4FlagDictID // a reserved bit and the dictionary ID
 	lz4BDReserved       = 0x8f
 )
 
@@ -342,10 +344,10 @@ func lz4Frame(src []byte) (lo, hi uint64, err error) {
 	}
 	blockMax := uint64(1) << (8 + 2*code) // 4: 64 KiB, 5: 256 KiB, 6: 1 MiB, 7: 4 MiB
 	rest := src[6:]
-	if flg&0x08 != 0 { // content size
+	if flg&lz4FlagContentSize != 0 {
 		rest = rest[min(8, len(rest)):]
 	}
-	if flg&0x01 != 0 { // dictionary ID
+	if flg&lz4FlagDictID != 0 {
 		rest = rest[min(4, len(rest)):]
 	}
 	if len(rest) < 1 {
@@ -370,7 +372,7 @@ func lz4Frame(src []byte) (lo, hi uint64, err error) {
 		} else {
 			hi += blockMax
 		}
-		if flg&0x10 != 0 { // block checksum
+		if flg&lz4FlagBlockSum != 0 {
 			n += 4
 		}
 		if n > uint64(len(rest)) {
@@ -378,7 +380,7 @@ func lz4Frame(src []byte) (lo, hi uint64, err error) {
 		}
 		rest = rest[n:]
 	}
-	if flg&0x04 != 0 { // content checksum
+	if flg&lz4FlagContentSum != 0 {
 		if len(rest) < 4 {
 			return 0, 0, errors.New("lz4 content checksum cut short")
 		}
