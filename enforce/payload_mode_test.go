@@ -3,7 +3,11 @@ package enforce_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -228,16 +232,27 @@ func TestPayloadModeKey(t *testing.T) {
 
 // TestPayloadModeUnusableSchema: a schema that cannot be compiled into a
 // validator (a $ref no reference satisfies) rejects its records with a
-// reason of its own, and nothing is fetched from the network.
+// reason of its own, and nothing is fetched from the network: the $ref
+// names a server that would serve the document and counts requests.
 func TestPayloadModeUnusableSchema(t *testing.T) {
 	t.Parallel()
+	var fetched atomic.Int32
+	doc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fetched.Add(1)
+		w.Header().Set("Content-Type", "application/schema+json")
+		_, _ = io.WriteString(w, `{"type":"integer"}`)
+	}))
+	defer doc.Close()
 	f := newPayloadFixture(t)
-	id := f.srv.JSON(t, "loose-value", `{"title":"Loose","type":"object","properties":{"x":{"$ref":"https://schemas.invalid/x.json"}}}`).ID
+	id := f.srv.JSON(t, "loose-value", `{"title":"Loose","type":"object","properties":{"x":{"$ref":"`+doc.URL+`/x.json"}}}`).ID
 	e := f.enforcer(t, `defaults: {value: {mode: payload}}`)
 	err := e.Check(context.Background(), "loose", 0, enforcetest.Batch(0, recs(enforcetest.Value(id, []byte(`{"x":1}`)))...))
 	var ve *enforce.ValidationError
-	if !errors.As(err, &ve) || ve.Reason != enforce.ReasonSchemaUnusable || !strings.Contains(ve.Error(), "schemas.invalid") {
+	if !errors.As(err, &ve) || ve.Reason != enforce.ReasonSchemaUnusable || !strings.Contains(ve.Error(), doc.URL+"/x.json") {
 		t.Fatalf("got %v, want a schema_unusable rejection naming the unresolvable $ref", err)
+	}
+	if n := fetched.Load(); n != 0 {
+		t.Errorf("the $ref's document was fetched %d times, want never", n)
 	}
 	// In mode id the same schema is fine: only payload checks need it compiled.
 	e = f.enforcer(t, `defaults: {value: {mode: id}}`)
