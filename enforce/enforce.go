@@ -20,6 +20,14 @@ type PolicySource interface {
 	Load() *Policy
 }
 
+// FixedPolicy returns a PolicySource that always serves p, for callers
+// with no policy file to watch.
+func FixedPolicy(p *Policy) PolicySource { return fixedPolicy{p} }
+
+type fixedPolicy struct{ p *Policy }
+
+func (f fixedPolicy) Load() *Policy { return f.p }
+
 // Enforcer judges Produce partitions against the policy in force. It is
 // safe for concurrent use.
 type Enforcer struct {

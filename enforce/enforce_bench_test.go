@@ -64,7 +64,7 @@ func orderPayload(rng *rand.Rand, size int) []byte {
 func BenchmarkCheckIDMode(b *testing.B) {
 	srv := enforcetest.NewRegistry(b)
 	id := srv.Avro(b, "orders-value", orderSchema).ID
-	e := enforce.New(staticPolicy{enforce.DefaultPolicy()}, enforce.NewRegistry(srv.Client))
+	e := enforce.New(enforce.FixedPolicy(enforce.DefaultPolicy()), enforce.NewRegistry(srv.Client))
 	rng := rand.New(rand.NewPCG(1, 2))
 	var recs, repeating []enforcetest.Rec
 	pattern := make([]byte, 1024-5)

@@ -19,20 +19,16 @@ import (
 const orderSchema = `{"type":"record","name":"Order","namespace":"com.shop","fields":[{"name":"id","type":"string"}]}`
 const otherSchema = `{"type":"record","name":"Other","namespace":"com.shop","fields":[{"name":"n","type":"long"}]}`
 
-type staticPolicy struct{ p *enforce.Policy }
-
-func (s staticPolicy) Load() *enforce.Policy { return s.p }
-
 func policy(t *testing.T, yaml string) enforce.PolicySource {
 	t.Helper()
 	if yaml == "" {
-		return staticPolicy{enforce.DefaultPolicy()}
+		return enforce.FixedPolicy(enforce.DefaultPolicy())
 	}
 	p, err := enforce.ParsePolicy([]byte(yaml))
 	if err != nil {
 		t.Fatalf("policy: %v", err)
 	}
-	return staticPolicy{p}
+	return enforce.FixedPolicy(p)
 }
 
 // fixture is a registry with:

@@ -77,7 +77,7 @@ func BenchmarkCheckPayloadMode(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		e := enforce.New(staticPolicy{p}, enforce.NewRegistry(srv.Client))
+		e := enforce.New(enforce.FixedPolicy(p), enforce.NewRegistry(srv.Client))
 		for _, codec := range []struct {
 			name string
 			c    int

@@ -222,15 +222,10 @@ func demoEnforcer(cl *sr.Client, log *slog.Logger, m *metrics.Metrics, mode enfo
 	if err != nil {
 		return nil, err
 	}
-	store := fixedPolicy{pol}
+	store := enforce.FixedPolicy(pol)
 	reg := enforce.NewRegistry(cl, enforce.WithRegistryObserver(enforce.RegistryObserver{
 		Request:     func(o string) { m.Enforce.RegistryCalls.WithLabelValues(o).Inc() },
 		CacheLookup: func(r string) { m.Enforce.CacheLookups.WithLabelValues(r).Inc() },
 	}))
 	return enforce.New(store, reg, enforce.WithLogger(log), enforce.WithMetrics(m.Enforce)), nil
 }
-
-// fixedPolicy is a policy that never changes: the demo has no policy file.
-type fixedPolicy struct{ p *enforce.Policy }
-
-func (f fixedPolicy) Load() *enforce.Policy { return f.p }

@@ -123,13 +123,8 @@ func newEnforcer(t testing.TB, o Options, m *metrics.Metrics, log *slog.Logger) 
 		CacheLookup: func(r string) { m.Enforce.CacheLookups.WithLabelValues(r).Inc() },
 	})}, o.RegistryOpts...)
 	reg := enforce.NewRegistry(o.Registry.Client, ropts...)
-	return enforce.New(staticPolicy{pol}, reg, enforce.WithLogger(log), enforce.WithMetrics(m.Enforce))
+	return enforce.New(enforce.FixedPolicy(pol), reg, enforce.WithLogger(log), enforce.WithMetrics(m.Enforce))
 }
-
-// staticPolicy is a PolicySource that never changes.
-type staticPolicy struct{ p *enforce.Policy }
-
-func (s staticPolicy) Load() *enforce.Policy { return s.p }
 
 // Bootstrap is the proxy's bootstrap address.
 func (e *Env) Bootstrap() string { return e.Proxy.Addr().String() }

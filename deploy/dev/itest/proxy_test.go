@@ -62,11 +62,6 @@ var policy = sync.OnceValues(func() (*enforce.Policy, error) {
 	return enforce.ParsePolicy([]byte(suitePolicy))
 })
 
-// fixedPolicy is an enforce.PolicySource that never changes.
-type fixedPolicy struct{ p *enforce.Policy }
-
-func (f fixedPolicy) Load() *enforce.Policy { return f.p }
-
 // schemaProxy is a schemaproxy run in this process in front of one broker,
 // enforcing suitePolicy against the suite's registry.
 type schemaProxy struct {
@@ -119,7 +114,7 @@ func startProxy(ctx context.Context, k *testbed.Kafka, dir string) (*schemaProxy
 		Listen:         listen,
 		Upstream:       []string{k.Bootstrap},
 		BrokerPortBase: base,
-		Checker:        enforce.New(fixedPolicy{pol}, reg, enforce.WithLogger(log), enforce.WithMetrics(m.Enforce)),
+		Checker:        enforce.New(enforce.FixedPolicy(pol), reg, enforce.WithLogger(log), enforce.WithMetrics(m.Enforce)),
 	}
 	if k.Mode == testbed.SSL {
 		if cfg.ClientTLS, sp.caFile, err = proxyTLS(dir); err != nil {
