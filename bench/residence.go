@@ -1,16 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"net/http"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // residenceSeries is the proxy's histogram of the time a Produce spends
@@ -62,40 +62,28 @@ func scrapeResidence(ctx context.Context, url string) (histSnap, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("scraping the proxy's metrics: %s", resp.Status)
 	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("scraping the proxy's metrics: %w", err)
+	}
 	snap := histSnap{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	prefix := residenceSeries + "_bucket{"
-	for sc.Scan() {
-		line := sc.Text()
-		rest, ok := strings.CutPrefix(line, prefix)
-		if !ok {
-			continue
-		}
-		labels, value, ok := strings.Cut(rest, "} ")
-		if !ok {
-			return nil, fmt.Errorf("scraping the proxy's metrics: unexpected line %q", line)
-		}
-		var leg, le string
-		for _, l := range strings.Split(labels, ",") {
-			name, v, _ := strings.Cut(l, "=")
-			v = strings.Trim(v, `"`)
-			switch name {
-			case "leg":
-				leg = v
-			case "le":
-				le = v
+	if f := families[residenceSeries]; f != nil {
+		for _, m := range f.GetMetric() {
+			var leg string
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "leg" {
+					leg = l.GetValue()
+				}
+			}
+			h := m.GetHistogram()
+			if leg == "" || h == nil {
+				return nil, fmt.Errorf("scraping the proxy's metrics: %s without a leg or not a histogram", residenceSeries)
+			}
+			for _, bk := range h.GetBucket() { // the text format lists +Inf too
+				snap[leg] = append(snap[leg], bucket{bk.GetUpperBound(), float64(bk.GetCumulativeCount())})
 			}
 		}
-		bound, err1 := strconv.ParseFloat(le, 64)
-		count, err2 := strconv.ParseFloat(strings.Fields(value)[0], 64)
-		if err1 != nil || err2 != nil || leg == "" {
-			return nil, fmt.Errorf("scraping the proxy's metrics: unexpected line %q", line)
-		}
-		snap[leg] = append(snap[leg], bucket{bound, count})
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("scraping the proxy's metrics: %w", err)
 	}
 	for _, b := range snap {
 		slices.SortFunc(b, func(x, y bucket) int { return cmp.Compare(x.le, y.le) })

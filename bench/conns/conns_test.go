@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -111,4 +112,37 @@ type tWriter struct{ t *testing.T }
 func (w tWriter) Write(b []byte) (int, error) {
 	w.t.Log(string(bytes.TrimRight(b, "\n")))
 	return len(b), nil
+}
+
+func TestParseProm(t *testing.T) {
+	text := `# HELP go_goroutines Number of goroutines.
+# TYPE go_goroutines gauge
+go_goroutines 11
+# TYPE schemaproxy_connections_active gauge
+schemaproxy_connections_active{listener="bootstrap"} 3
+schemaproxy_connections_active{listener="node-0"} 1
+# TYPE schemaproxy_requests_total counter
+schemaproxy_requests_total{api="Produce"} 42
+# TYPE schemaproxy_produce_proxy_seconds histogram
+schemaproxy_produce_proxy_seconds_bucket{leg="request",le="+Inf"} 5
+schemaproxy_produce_proxy_seconds_sum{leg="request"} 0.1
+schemaproxy_produce_proxy_seconds_count{leg="request"} 5
+`
+	got, err := parseProm(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]float64{
+		"go_goroutines": 11,
+		`schemaproxy_connections_active{listener="bootstrap"}`: 3,
+		`schemaproxy_connections_active{listener="node-0"}`:    1,
+		`schemaproxy_requests_total{api="Produce"}`:            42,
+	} {
+		if v, ok := got[key]; !ok || v != want {
+			t.Errorf("%s: got %v (present %v), want %v", key, v, ok, want)
+		}
+	}
+	if len(got) != 4 {
+		t.Errorf("got %d series, want 4 (histograms left out): %v", len(got), got)
+	}
 }

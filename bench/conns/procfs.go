@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // fdLimit returns pid's soft RLIMIT_NOFILE from /proc/<pid>/limits.
@@ -124,24 +126,39 @@ func scrape(url string) (promSample, error) {
 	return parseProm(resp.Body)
 }
 
+// parseProm reads gauges, counters and untyped series of a text
+// exposition, keyed as the exposition writes them: the name, then any
+// labels in braces in their exposition order.
 func parseProm(r io.Reader) (promSample, error) {
-	out := promSample{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			continue
-		}
-		out[line[:i]] = v
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(r)
+	if err != nil {
+		return nil, err
 	}
-	return out, sc.Err()
+	out := promSample{}
+	for name, f := range families {
+		for _, m := range f.GetMetric() {
+			var v float64
+			switch {
+			case m.GetGauge() != nil:
+				v = m.GetGauge().GetValue()
+			case m.GetCounter() != nil:
+				v = m.GetCounter().GetValue()
+			case m.GetUntyped() != nil:
+				v = m.GetUntyped().GetValue()
+			default:
+				continue
+			}
+			key := name
+			if ls := m.GetLabel(); len(ls) > 0 {
+				parts := make([]string, len(ls))
+				for i, l := range ls {
+					parts[i] = l.GetName() + "=" + strconv.Quote(l.GetValue())
+				}
+				key += "{" + strings.Join(parts, ",") + "}"
+			}
+			out[key] = v
+		}
+	}
+	return out, nil
 }
