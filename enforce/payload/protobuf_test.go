@@ -223,6 +223,8 @@ type protoTestFiles struct {
 	//   - each map entry is a plain nested message, so protobuf-go keeps a
 	//     map entry's unknown and wrong-wire-type fields as unknown fields
 	//     instead of dropping them;
+	//   - oneofs are dissolved into plain fields, so that a later member
+	//     does not discard an earlier one whose bytes held unknown fields;
 	//   - each singular message field whose type has required fields, at
 	//     any depth, is repeated, so that its occurrences are checked one
 	//     by one instead of merged.
@@ -347,13 +349,15 @@ func protoShadow(scope string, msgs []*descriptorpb.DescriptorProto, entries, ne
 			m.Options.MapEntry = nil
 			entries[protoreflect.FullName(name)] = true
 		}
+		m.OneofDecl = nil
 		for _, f := range m.Field {
+			f.OneofIndex, f.Proto3Optional = nil, nil
 			t := protoreflect.FullName(strings.TrimPrefix(f.GetTypeName(), "."))
 			if f.GetLabel() == descriptorpb.FieldDescriptorProto_LABEL_REPEATED || !needsInit[t] {
 				continue
 			}
-			if f.OneofIndex != nil || f.GetLabel() == descriptorpb.FieldDescriptorProto_LABEL_REQUIRED {
-				return fmt.Errorf("field %s.%s: the shadow cannot unmerge a oneof member or required message field", name, f.GetName())
+			if f.GetLabel() == descriptorpb.FieldDescriptorProto_LABEL_REQUIRED {
+				return fmt.Errorf("field %s.%s: the shadow cannot unmerge a required message field", name, f.GetName())
 			}
 			f.Label = descriptorpb.FieldDescriptorProto_LABEL_REPEATED.Enum()
 		}
