@@ -6,7 +6,7 @@ GO        ?= go
 CACHE     := $(CURDIR)/.cache
 GOBIN     := $(CACHE)/bin
 STATICCHECK_VERSION := v0.8.2
-FUZZTIME  ?= 10s
+FUZZTIME  ?= 20s
 BIN       := bin/schemaproxy
 
 export GOFLAGS ?=
