@@ -604,7 +604,7 @@ func (r *sessionRunner) phase(ctx context.Context, lc *loadConfig, target string
 			ph.ProxyPeakRSSBytes, ph.ProxyRSSMethod = &peak, method
 		}
 		if residence0 != nil {
-			if end := r.scrape(ctx, true); end != nil {
+			if end := r.scrapeSettled(ctx, residence0); end != nil {
 				ph.ProxyResidence = residence(residence0, end)
 			}
 		}
@@ -634,6 +634,28 @@ func (r *sessionRunner) scrape(ctx context.Context, want bool) histSnap {
 		return nil
 	}
 	return snap
+}
+
+// scrapeSettled scrapes at a phase's end. The proxy observes a
+// response's leg just after writing it, so the client can finish before
+// the last observation lands: with acks, it scrapes again, for up to a
+// second, until every request counted since start has its response.
+func (r *sessionRunner) scrapeSettled(ctx context.Context, start histSnap) histSnap {
+	deadline := time.Now().Add(time.Second)
+	for {
+		end := r.scrape(ctx, true)
+		if end == nil || r.c.Acks == "0" || time.Now().After(deadline) {
+			return end
+		}
+		if res := residence(start, end); res == nil || res.Responses >= res.Requests {
+			return end
+		}
+		select {
+		case <-ctx.Done():
+			return end
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // progress prints one line per phase on the log.
