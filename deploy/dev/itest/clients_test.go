@@ -51,18 +51,7 @@ func TestCompression(t *testing.T) {
 		for _, codec := range testbed.Compressions[1:] { // "none" is TestAvro's
 			t.Run(fmt.Sprintf("%s/%s", c, codec), func(t *testing.T) {
 				t.Parallel()
-				topic := topicName(t)
-				n := fmt.Sprint(smallCount)
-				es := run(t, k, testbed.SecPlaintext, c, append(avroFlags(t), "--topic", topic, "--mode", "both",
-					"--count", n, "--compression", codec)...)
-				checkProduced(t, es, "k", smallCount)
-				checkConsumed(t, es, es, "k", smallCount)
-				checkUsers(t, es, "k")
-				checkAccepted(t, k, topic, smallCount)
-				theirs := run(t, k, testbed.SecPlaintext, other, append(avroFlags(t), "--topic", topic, "--mode", "consume",
-					"--count", n, "--group", topic+".other")...)
-				checkConsumed(t, theirs, es, "k", smallCount)
-				checkUsers(t, theirs, "k")
+				checkAvroAcross(t, k, c, other, "--compression", codec)
 			})
 		}
 	}

@@ -25,11 +25,6 @@ func target(t testing.TB, k *testbed.Kafka) string {
 	return proxyOf(t, k).bootstrap()
 }
 
-// enforcing reports whether target puts schema enforcement in the path, so
-// records that do not match their schema are rejected instead of written.
-// Every proxy of the suite enforces suitePolicy.
-func enforcing(testing.TB) bool { return true }
-
 // topicName is unique per test and per run of the package, so reruns
 // against a kept broker and parallel tests never share a topic. The proxy
 // checks its values against the registry: it is for Avro records.
