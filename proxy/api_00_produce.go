@@ -19,7 +19,9 @@ import (
 // maxProduceVersion is the highest Produce version advertised. Produce v13
 // (KIP-516, Kafka 4.1) names topics by ID only; v12 names them, which the
 // topic policy needs, and still carries everything transactions v2
-// (KIP-890) requires, so capping at 12 costs clients nothing.
+// (KIP-890) requires, so capping at 12 costs clients nothing. A client
+// that sends v13 regardless is disconnected, checker or not
+// (neverAdvertised).
 const maxProduceVersion = 12
 
 // handleProduce reads a whole Produce request, has every partition
@@ -64,9 +66,6 @@ func (pr *pair) produce(frame []byte, version int16, corr int32) error {
 	chk := pr.p.cfg.Checker
 	if chk == nil {
 		return pr.forwardProduce(frame, version, corr, acks, nil)
-	}
-	if version > maxProduceVersion {
-		return protoErr(metrics.ReasonProtocol, "client sent Produce v%d, above the v%d schemaproxy advertises", version, maxProduceVersion)
 	}
 	req := kmsg.NewPtrProduceRequest()
 	req.Version = version

@@ -284,7 +284,7 @@ func (pr *pair) handleRequest(key, version int16, corr int32, size int32) error 
 		pr.p.metrics.LocalResponse(key)
 		return pr.push(slot{local: apiVersionsUnsupported(corr), key: key, version: version, corr: corr})
 	}
-	if _, err := protocol.RequestFlexible(key, version); err != nil {
+	if err := neverAdvertised(key, version); err != nil {
 		return protoErr(metrics.ReasonProtocol, "client sent %w; schemaproxy never advertises it", err)
 	}
 	if interBroker[key] {

@@ -22,17 +22,22 @@ import (
 
 // Garbage and forbidden requests on the bootstrap port: each connection is
 // closed at once and counted under its reason, and the proxy goes on
-// serving everyone else (FR-06, FR-07, FR-04, ADDR-08).
+// serving everyone else (FR-06, FR-07, FR-04, ADDR-08). HTTP, a TLS
+// handshake and SaslHandshake v0 are logged with what the peer probably is
+// or how to fix the client.
 func TestFramingAbuse(t *testing.T) {
 	t.Parallel()
-	e := proxytest.New(t, proxytest.Options{Kfake: []kfake.Opt{kfake.SeedTopics(1, "big")}})
+	logs := new(proxytest.LogBuffer)
+	e := proxytest.New(t, proxytest.Options{Kfake: []kfake.Opt{kfake.SeedTopics(1, "big")}, Log: logs})
 
 	// closedWith runs abuse on a fresh connection and checks that the
-	// proxy closes it and counts one more error under reason.
-	closedWith := func(t *testing.T, reason string, abuse func(*rawClient)) {
+	// proxy closes it and counts one more error under reason. It returns
+	// the connection's log line, which must hold every string of want.
+	closedWith := func(t *testing.T, reason string, abuse func(*rawClient), want ...string) string {
 		t.Helper()
 		before := connErrors(e.Metrics, reason)
 		raw := dialRaw(t, e.Bootstrap())
+		addr := raw.c.LocalAddr().String()
 		abuse(raw)
 		expectClosed(t, raw.c)
 		proxytest.Eventually(t, 5*time.Second, func() error {
@@ -41,6 +46,7 @@ func TestFramingAbuse(t *testing.T) {
 			}
 			return nil
 		})
+		return logs.WaitLine(t, 5*time.Second, append([]string{`msg="closing connection"`, "reason=" + reason, "client_addr=" + addr}, want...)...)
 	}
 	prefix := func(b ...byte) func(*rawClient) { return func(r *rawClient) { r.write(b) } }
 
@@ -54,7 +60,8 @@ func TestFramingAbuse(t *testing.T) {
 		closedWith(t, metrics.ReasonFraming, prefix(0, 0, 0, 3, 0, 18, 0))
 	})
 	t.Run("HTTP request", func(t *testing.T) {
-		closedWith(t, metrics.ReasonFraming, prefix([]byte("GET / HTTP/1.1\r\nHost: kafka\r\n\r\n")...))
+		closedWith(t, metrics.ReasonFraming, prefix([]byte("GET / HTTP/1.1\r\nHost: kafka\r\n\r\n")...),
+			"looks like an HTTP request: is this the metrics port, or a proxy setting?")
 	})
 	t.Run("TLS ClientHello", func(t *testing.T) {
 		closedWith(t, metrics.ReasonFraming, func(r *rawClient) {
@@ -68,7 +75,7 @@ func TestFramingAbuse(t *testing.T) {
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
 				t.Errorf("TLS handshake hung until %v, want the proxy to close the connection", err)
 			}
-		})
+		}, "looks like a TLS handshake on a plaintext listener: enable TLS on this side, or use PLAINTEXT in the client")
 	})
 
 	t.Run("pre-auth frame limit", func(t *testing.T) {
@@ -119,7 +126,7 @@ func TestFramingAbuse(t *testing.T) {
 			hs.Version = 0
 			hs.Mechanism = "PLAIN"
 			r.send(hs)
-		})
+		}, "client sent SaslHandshake v0", "use a client from Kafka 1.0 or later (SaslHandshake v1)")
 	})
 
 	t.Run("still serving", func(t *testing.T) {

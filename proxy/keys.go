@@ -1,6 +1,12 @@
 package proxy
 
-import "github.com/twmb/franz-go/pkg/kmsg"
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/schemaproxy/schemaproxy/protocol"
+)
 
 // API keys the proxy treats specially.
 const (
@@ -67,4 +73,20 @@ func needsRewrite(key, version int16) bool {
 		return version > maxFetchWithoutRewrite
 	}
 	return false
+}
+
+// neverAdvertised returns an error for a request version the proxy never
+// advertises, whatever the broker offers: an unknown key, a version above
+// what kmsg decodes, or Produce above maxProduceVersion. Produce v13 is
+// refused with or without a checker, so a client meets the same proxy
+// whatever its configuration. Fetch v16+ is not refused: it is rewritten
+// (rewriteFetch).
+func neverAdvertised(key, version int16) error {
+	if _, err := protocol.RequestFlexible(key, version); err != nil {
+		return err
+	}
+	if key == keyProduce && version > maxProduceVersion {
+		return fmt.Errorf("%s v%d: %w", apiName(key), version, protocol.ErrUnsupportedVersion)
+	}
+	return nil
 }

@@ -6,10 +6,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/schemaproxy/schemaproxy/enforce/enforcetest"
+	"github.com/schemaproxy/schemaproxy/proxy"
 	"github.com/schemaproxy/schemaproxy/proxy/proxytest"
 )
 
@@ -143,4 +147,101 @@ func legCount(t testing.TB, e *proxytest.Env, leg string) uint64 {
 	}
 	t.Fatalf("no schemaproxy_produce_proxy_seconds{leg=%q}", leg)
 	return 0
+}
+
+// The byte counters count at the client's side of the proxy.
+// client_received_bytes_total adds a frame's declared size plus its 4-byte
+// prefix as soon as the prefix is accepted, before the body is read,
+// whatever happens next: forwarded, answered by the proxy, re-encoded
+// smaller, or refused with a close. A prefix refused as not Kafka counts
+// nothing. client_sent_bytes_total counts each response frame as the client
+// gets it: local answers, rewritten responses at their re-encoded size,
+// spliced ones at the broker's.
+func TestByteCountersAtClientSide(t *testing.T) {
+	t.Parallel()
+	e := proxytest.New(t, proxytest.Options{
+		Kfake: []kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(1, "counted", "refused")},
+		Proxy: func(cfg *proxy.Config) { cfg.Checker = topicChecker{rejectTopic: "refused"} },
+	})
+	raw := leaderRaw(t, e, "counted")
+	var wantRecv, wantSent float64
+	check := func(step string) {
+		t.Helper()
+		proxytest.Eventually(t, 5*time.Second, func() error {
+			recv, sent := testutil.ToFloat64(e.Metrics.ClientReceived), testutil.ToFloat64(e.Metrics.ClientSent)
+			if recv != wantRecv || sent != wantSent {
+				return fmt.Errorf("after %s: client_received_bytes_total %v, client_sent_bytes_total %v; want %v, %v",
+					step, recv, sent, wantRecv, wantSent)
+			}
+			return nil
+		})
+	}
+	// roundTrip sends req and reads its response, adding both frames'
+	// sizes, prefixes included, to what the counters must show.
+	roundTrip := func(req kmsg.Request) kmsg.Response {
+		t.Helper()
+		b, _ := raw.frame(req)
+		raw.write(b)
+		wantRecv += float64(len(b))
+		frame, err := raw.readFrame()
+		if err != nil {
+			t.Fatalf("response to %s: %v", kmsg.NameForKey(req.Key()), err)
+		}
+		wantSent += float64(4 + len(frame))
+		_, resp, err := raw.decode(frame)
+		if err != nil {
+			t.Fatalf("response to %s: %v", kmsg.NameForKey(req.Key()), err)
+		}
+		return resp
+	}
+	code := func(resp kmsg.Response, topic string) int16 {
+		return produced(t, resp)[topic][0].ErrorCode
+	}
+
+	check("nothing")
+	if c := code(roundTrip(produceRequest(0, 1, "counted", 0, "v0")), "counted"); c != kerr.UnsupportedVersion.Code {
+		t.Fatalf("Produce v0: error code %d, want UNSUPPORTED_VERSION", c)
+	}
+	check("Produce v0, answered by the proxy")
+	if c := code(roundTrip(produceRequest(9, 1, "refused", 0, "no")), "refused"); c != kerr.InvalidRecord.Code {
+		t.Fatalf("rejected produce: error code %d, want INVALID_RECORD", c)
+	}
+	check("a rejected Produce, answered by the proxy")
+	// The broker gets a request re-encoded without refused/0; the
+	// received count is the client's frame.
+	resp := roundTrip(rawProduce(9, 1, part{"counted", 0, recordBatch("kept")}, part{"refused", 0, recordBatch("dropped")}))
+	if c, r := code(resp, "counted"), code(resp, "refused"); c != 0 || r != kerr.InvalidRecord.Code {
+		t.Fatalf("partly rejected produce: error codes %d, %d; want 0, INVALID_RECORD", c, r)
+	}
+	check("a partly rejected Produce, forwarded smaller and its response merged")
+	roundTrip(metadataRequest(12, "counted"))
+	check("Metadata, rewritten")
+	lo := kmsg.NewPtrListOffsetsRequest()
+	lo.Version = 7
+	lo.ReplicaID = -1
+	lt := kmsg.NewListOffsetsRequestTopic()
+	lt.Topic = "counted"
+	lp := kmsg.NewListOffsetsRequestTopicPartition()
+	lp.Timestamp = -1
+	lt.Partitions = append(lt.Partitions, lp)
+	lo.Topics = append(lo.Topics, lt)
+	roundTrip(lo)
+	check("ListOffsets, spliced")
+
+	// An inter-broker request whose prefix declares 1000 bytes: the proxy
+	// reads its first 8 and closes. All 1004 are counted.
+	head := kbin.AppendInt32(nil, 1000)
+	head = kbin.AppendInt16(head, int16(kmsg.LeaderAndISR))
+	head = kbin.AppendInt16(head, 0)
+	head = kbin.AppendInt32(head, 99)
+	raw.write(head)
+	expectClosed(t, raw.c)
+	wantRecv += 1004
+	check("a refused frame, its body never read")
+
+	// A prefix that is not Kafka is refused before anything is counted.
+	http := dialRaw(t, e.Bootstrap())
+	http.write([]byte("GET / HTTP/1.1\r\nHost: kafka\r\n\r\n"))
+	expectClosed(t, http.c)
+	check("HTTP on the Kafka port")
 }

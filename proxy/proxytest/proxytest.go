@@ -6,11 +6,14 @@
 package proxytest
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -222,4 +225,52 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() error) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("condition not met within %v: %v", timeout, err)
+}
+
+// LogBuffer collects log output, for an Options.Log whose lines a test
+// asserts on. Safe for concurrent use; the zero value is ready.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns everything written so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Line returns the first line holding every one of subs, or "".
+func (l *LogBuffer) Line(subs ...string) string {
+lines:
+	for _, line := range strings.Split(l.String(), "\n") {
+		for _, s := range subs {
+			if !strings.Contains(line, s) {
+				continue lines
+			}
+		}
+		return line
+	}
+	return ""
+}
+
+// WaitLine polls until a line holds every one of subs and returns it,
+// failing the test, with the whole log, after timeout.
+func (l *LogBuffer) WaitLine(t testing.TB, timeout time.Duration, subs ...string) string {
+	t.Helper()
+	var line string
+	Eventually(t, timeout, func() error {
+		if line = l.Line(subs...); line == "" {
+			return fmt.Errorf("no log line holds all of %q; the log:\n%s", subs, l.String())
+		}
+		return nil
+	})
+	return line
 }
