@@ -9,8 +9,9 @@
 //	connection_errors_total{reason}     counter  client connections closed on an error; reason is one of
 //	                                             framing, protocol, upstream_dial, upstream, rewrite, tls, panic,
 //	                                             acks0_rejected
-//	client_received_bytes_total         counter  bytes read from clients (frames, size prefix included)
-//	client_sent_bytes_total             counter  bytes written to clients
+//	client_received_bytes_total         counter  client frames by the size their prefix declares, prefix included,
+//	                                             counted when the prefix passes the framing checks
+//	client_sent_bytes_total             counter  response frames written to clients, prefix included, after any rewrite
 //	local_responses_total{api}          counter  responses the proxy answered itself instead of the broker
 //	produce_proxy_seconds{leg}          histogram  time a Produce spends inside the proxy, per leg:
 //	                                               request: from the last byte of the frame read from the
@@ -112,11 +113,11 @@ func New() *Metrics {
 	}, []string{"reason"})
 	m.ClientReceived = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "schemaproxy_client_received_bytes_total",
-		Help: "Bytes read from clients, size prefixes included.",
+		Help: "Client request frames by declared size, size prefixes included, counted when the prefix passes the framing checks.",
 	})
 	m.ClientSent = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "schemaproxy_client_sent_bytes_total",
-		Help: "Bytes written to clients, size prefixes included.",
+		Help: "Response frames written to clients, size prefixes included, at their size after any rewrite.",
 	})
 	produceTime := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "schemaproxy_produce_proxy_seconds",
