@@ -44,8 +44,12 @@ func TestReadmeRejection(t *testing.T) {
 		resp := produced(t, raw.roundTrip(rawProduce(9, -1, part{"orders", 0, valueBatch(framed(order, "p0"))}, part{"orders", 2, bad})))
 		p := resp["orders"][2]
 		want := fmt.Sprintf("schemaproxy: orders[2] record 3: value schema id %d is not registered under subject orders-value (wrong_subject)", refund)
-		if p.ErrorCode != kerr.InvalidRecord.Code || p.ErrorMessage == nil || *p.ErrorMessage != want {
-			t.Errorf("orders/2: code %d message %v, want INVALID_RECORD with %q", p.ErrorCode, p.ErrorMessage, want)
+		msg := "<nil>"
+		if p.ErrorMessage != nil {
+			msg = *p.ErrorMessage
+		}
+		if p.ErrorCode != kerr.InvalidRecord.Code || msg != want {
+			t.Errorf("orders/2: code %d message %q, want INVALID_RECORD with %q", p.ErrorCode, msg, want)
 		}
 		if len(p.ErrorRecords) != 1 || p.ErrorRecords[0].RelativeOffset != 3 {
 			t.Errorf("record_errors %+v, want batch_index 3 only", p.ErrorRecords)
