@@ -14,7 +14,8 @@ import (
 )
 
 // documented lists every command whose flags README.md documents, with
-// the function that defines the flags it parses. Each command's flags are
+// a function that defines the flags it parses (on a config of its own, so
+// parallel tests share nothing). Each command's flags are
 // in one or more README tables whose header row is
 //
 //	| flag | meaning | default |
@@ -27,10 +28,10 @@ var documented = []struct {
 	cmd    string
 	define func(*pflag.FlagSet)
 }{
-	{"serve", new(serveConfig).flags},
-	{"demo", new(demoConfig).flags},
-	{"check", (&schemaConfig{cmd: "check"}).flags},
-	{"register", (&schemaConfig{cmd: "register"}).flags},
+	{"serve", func(fs *pflag.FlagSet) { new(serveConfig).flags(fs) }},
+	{"demo", func(fs *pflag.FlagSet) { new(demoConfig).flags(fs) }},
+	{"check", func(fs *pflag.FlagSet) { (&schemaConfig{cmd: "check"}).flags(fs) }},
+	{"register", func(fs *pflag.FlagSet) { (&schemaConfig{cmd: "register"}).flags(fs) }},
 }
 
 // defaultWords are the words a README default column may hold instead
