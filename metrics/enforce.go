@@ -20,8 +20,9 @@ const DefaultTopicCap = 100
 //	registry_cache_lookups_total{result}   counter    registry cache look-ups; result is hit or miss
 //	validation_duration_seconds            histogram  time to judge one partition's batch
 //
-// The topic label is capped: the first TopicCap topics seen keep their
-// names, later ones count as "_other", so label cardinality stays bounded.
+// The topic label is capped by Topic: the first DefaultTopicCap topics it
+// is asked about keep their names, later ones count as OtherTopic
+// ("_other"), so label cardinality stays bounded.
 type Enforcement struct {
 	Validated      *prometheus.CounterVec
 	Rejections     *prometheus.CounterVec

@@ -16,12 +16,7 @@ var update = flag.Bool("update", false, "rewrite testdata/series.golden")
 // label names. A change here is a change to dashboards and alerts.
 func TestSeriesGolden(t *testing.T) {
 	m := New()
-	m.Request(0)
-	m.LocalResponse(18)
-	m.Enforce.Validated.WithLabelValues(m.Enforce.Topic("orders"), "accepted").Inc()
-	m.Enforce.Rejections.WithLabelValues(m.Enforce.Topic("orders"), "wrong_subject").Inc()
-	m.ConnectionsActive.WithLabelValues("bootstrap").Inc()
-	m.ConnectionsTotal.WithLabelValues("bootstrap").Inc()
+	touchAll(m)
 	fams, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
