@@ -78,19 +78,17 @@ func (c *ConnLookups) take() bool {
 // that a "not found" asked of the registry before the request arrived is
 // never its verdict (see CachedRegistry). Safe for concurrent use.
 type RequestLookups struct {
-	since time.Time
-	left  atomic.Int64 // < 0: unlimited
-	conn  *ConnLookups
+	since     time.Time
+	unlimited bool
+	left      atomic.Int64
+	conn      *ConnLookups
 }
 
 // NewRequestLookups returns the allowance of a request that arrived now:
 // at most n look-ups (n below 1: unlimited), drawn from conn as well
 // (nil: no connection limit).
 func NewRequestLookups(n int, conn *ConnLookups) *RequestLookups {
-	l := &RequestLookups{since: time.Now(), conn: conn}
-	if n < 1 {
-		n = -1
-	}
+	l := &RequestLookups{since: time.Now(), unlimited: n < 1, conn: conn}
 	l.left.Store(int64(n))
 	return l
 }
@@ -100,7 +98,7 @@ func (l *RequestLookups) take() string {
 	if l == nil {
 		return ""
 	}
-	if l.left.Load() >= 0 && l.left.Add(-1) < 0 {
+	if !l.unlimited && l.left.Add(-1) < 0 {
 		return RefusedRequestLimit
 	}
 	if !l.conn.take() {
