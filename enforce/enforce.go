@@ -76,15 +76,24 @@ func New(policy PolicySource, reg Registry, opts ...Opt) *Enforcer {
 func (e *Enforcer) RejectScope() Scope { return e.policy.Load().RejectScope() }
 
 // Check judges the records of one Produce partition: nil to forward them,
-// a *ValidationError to reject them, or an error wrapping
+// a *ValidationError to reject them, an error wrapping
 // ErrRegistryUnavailable when the registry could not answer and the
-// policy says to retry. The policy's on_failure: log and
-// registry_unavailable: allow|reject are applied here.
+// policy says to retry, or one wrapping ErrLookupRefused when asking the
+// registry would pass a bound (always to be retried). The policy's
+// on_failure: log and registry_unavailable: allow|reject are applied
+// here.
+//
+// ctx should carry the Produce request's RequestLookups (WithLookups),
+// shared by all its partitions; without one, Check makes one for this
+// partition alone, with no bound.
 func (e *Enforcer) Check(ctx context.Context, topic string, partition int32, records []byte) error {
 	pol := e.policy.Load()
 	rule := pol.RuleFor(topic)
 	if rule.Key.Mode == ModeOff && rule.Value.Mode == ModeOff {
 		return nil
+	}
+	if lookupsFrom(ctx) == nil {
+		ctx = WithLookups(ctx, NewRequestLookups(0, nil))
 	}
 	start := time.Now()
 	n, err := e.check(ctx, rule, topic, records)
@@ -99,6 +108,10 @@ func (e *Enforcer) Check(ctx context.Context, topic string, partition int32, rec
 	var ve *ValidationError
 	switch {
 	case errors.As(err, &ve):
+	case errors.Is(err, ErrLookupRefused):
+		// Never the outage action: allow would let anyone past the bound
+		// skip the check, reject would refuse an honest burst for good.
+		return err
 	case errors.Is(err, ErrRegistryUnavailable):
 		switch pol.OnUnavailable() {
 		case UnavailableAllow:
@@ -207,6 +220,12 @@ func (e *Enforcer) check(ctx context.Context, rule *Rule, topic string, records 
 		}
 		var ve *ValidationError
 		if !errors.As(err, &ve) {
+			if first != nil && errors.Is(err, ErrLookupRefused) {
+				// The batch fails for good whatever the rest holds: stop
+				// asking, and answer with what was judged.
+				first.Records = failed
+				return n, first
+			}
 			return n, err // the registry could not answer: retriable
 		}
 		// Keep going: the answer lists every failing record, as a broker's

@@ -9,12 +9,27 @@ var (
 	// ErrRegistryUnavailable wraps every error that means the registry
 	// could not be asked (connection refused, timeout, HTTP 5xx).
 	ErrRegistryUnavailable = errors.New("schema registry unavailable")
+	// ErrLookupRefused means a record was not judged because asking the
+	// registry would pass a bound (the request's or the connection's
+	// look-up budget, or the process's registry requests in flight). It
+	// is always answered with a retriable error, whatever the policy says
+	// for an unavailable registry: it is neither an outage (forwarding
+	// unchecked would let anyone past the bound skip the check) nor a
+	// verdict (an honest burst of new schemas must pass on retry).
+	ErrLookupRefused = errors.New("schema registry look-up refused")
 	// ErrUnknownSchema means the registry answered that no such schema exists.
 	ErrUnknownSchema = errors.New("schema not found in registry")
 	// ErrNoRecordName means a schema has no record name (for example an
 	// Avro primitive, or a JSON Schema without a title).
 	ErrNoRecordName = errors.New("schema has no record name")
 )
+
+// transient reports whether err means a question went unanswered (the
+// registry could not answer, or was not asked for a bound), as opposed to
+// an answer: nothing derived from it may be cached.
+func transient(err error) bool {
+	return errors.Is(err, ErrRegistryUnavailable) || errors.Is(err, ErrLookupRefused)
+}
 
 // Reason classifies a rejection; its values are the reason label of
 // schemaproxy_rejections_total and never grow at run time.

@@ -19,6 +19,9 @@ const (
 	DefaultRegistryPositiveTTL = 5 * time.Minute
 	DefaultRegistryNegativeTTL = 2 * time.Second
 	DefaultRegistryTimeout     = 2 * time.Second
+	// DefaultRegistryMaxInFlight bounds the registry requests in flight at
+	// once, process-wide.
+	DefaultRegistryMaxInFlight = 16
 )
 
 // Values of the outcome label of registry_requests_total.
@@ -45,6 +48,24 @@ type RegistryObserver struct {
 	// call with CacheHit when the cache answered (a fresh negative entry
 	// counts) and CacheMiss when the registry had to be asked.
 	CacheLookup func(result string)
+	// Refused is called once per look-up refused for a bound, with
+	// RefusedRequestLimit, RefusedConnectionLimit or RefusedProcessLimit.
+	Refused func(reason string)
+	// InFlight is called with +1 when a registry request takes one of the
+	// process-wide slots and -1 when it gives it back.
+	InFlight func(delta int)
+}
+
+func (o *RegistryObserver) refused(reason string) {
+	if o.Refused != nil {
+		o.Refused(reason)
+	}
+}
+
+func (o *RegistryObserver) inFlight(delta int) {
+	if o.InFlight != nil {
+		o.InFlight(delta)
+	}
 }
 
 func (o *RegistryObserver) request(outcome string) {
@@ -72,6 +93,7 @@ type registryConfig struct {
 	positiveTTL time.Duration
 	negativeTTL time.Duration
 	timeout     time.Duration
+	maxInFlight int
 	observer    RegistryObserver
 	now         func() time.Time
 }
@@ -116,6 +138,20 @@ func WithRegistryTimeout(d time.Duration) RegistryOpt {
 	}
 }
 
+// WithMaxRequestsInFlight bounds the registry requests in flight at once,
+// across every connection, overriding the default of 16. A look-up that
+// finds every slot taken waits for one until its Produce request's check
+// deadline (or one registry timeout, whichever comes first), then its
+// record gets a retriable error (ErrLookupRefused). Values below 1 are
+// ignored.
+func WithMaxRequestsInFlight(n int) RegistryOpt {
+	return func(c *registryConfig) {
+		if n > 0 {
+			c.maxInFlight = n
+		}
+	}
+}
+
 // WithRegistryObserver sets the metrics hooks, overriding the default of
 // none.
 func WithRegistryObserver(o RegistryObserver) RegistryOpt {
@@ -142,9 +178,16 @@ func WithClock(now func() time.Time) RegistryOpt {
 //     a yes is kept for the positive TTL; a no is never trusted for longer
 //     than the negative TTL, so auto-registering producers, which register
 //     and produce at once, are judged by a live answer.
-//   - A no (unknown ID or GUID, ID not under subject) is repeated for the
-//     negative TTL without asking, so a flood of bad records costs the
-//     registry one request per distinct question per negative TTL.
+//   - A no (unknown ID or GUID, ID not under subject) is kept for the
+//     negative TTL with the time it was asked, and is the verdict only of
+//     Produce requests that arrived before it was asked (RequestLookups):
+//     a later request asks again, so no client can make another client's
+//     freshly registered schema look unknown.
+//   - Every question the cache cannot answer is charged to the request's
+//     and the connection's look-up budget (RequestLookups, from the
+//     context; none: unlimited), and at most WithMaxRequestsInFlight
+//     registry requests run at once: past a bound the look-up fails with
+//     ErrLookupRefused, which callers answer with a retriable error.
 //   - Identical concurrent questions share one request (singleflight), and
 //     every request has its own timeout, detached from the caller's context
 //     so one impatient caller cannot fail the others that share it.
@@ -161,11 +204,27 @@ type CachedRegistry struct {
 
 	byID      *lru.Cache[int, *Schema]
 	byGUID    *lru.Cache[string, *Schema]
-	unknownID *lru.Cache[int, time.Time]    // ID -> until when "unknown" is repeated
-	unknownGU *lru.Cache[string, time.Time] // GUID -> until when "unknown" is repeated
+	unknownID *lru.Cache[int, negEntry]
+	unknownGU *lru.Cache[string, negEntry]
 	member    *lru.Cache[memberKey, memberEntry]
 
 	flight singleflight.Group
+	slots  chan struct{} // one per registry request in flight
+}
+
+// negEntry is a cached "unknown": when the registry was asked (real
+// time, compared with RequestLookups.since) and until when it is kept
+// (the registry clock).
+type negEntry struct {
+	asked time.Time
+	until time.Time
+}
+
+// answer is what a shared look-up returns: its value and when the registry
+// was asked.
+type answer struct {
+	v     any
+	asked time.Time
 }
 
 type memberKey struct {
@@ -175,6 +234,7 @@ type memberKey struct {
 
 type memberEntry struct {
 	in    bool
+	asked time.Time
 	until time.Time
 }
 
@@ -188,17 +248,18 @@ func NewRegistry(client *sr.Client, opts ...RegistryOpt) *CachedRegistry {
 		positiveTTL: DefaultRegistryPositiveTTL,
 		negativeTTL: DefaultRegistryNegativeTTL,
 		timeout:     DefaultRegistryTimeout,
+		maxInFlight: DefaultRegistryMaxInFlight,
 		now:         time.Now,
 	}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	r := &CachedRegistry{cl: client, cfg: cfg}
+	r := &CachedRegistry{cl: client, cfg: cfg, slots: make(chan struct{}, cfg.maxInFlight)}
 	// lru.New fails only for a size below 1, which the options exclude.
 	r.byID, _ = lru.New[int, *Schema](cfg.size)
 	r.byGUID, _ = lru.New[string, *Schema](cfg.size)
-	r.unknownID, _ = lru.New[int, time.Time](cfg.size)
-	r.unknownGU, _ = lru.New[string, time.Time](cfg.size)
+	r.unknownID, _ = lru.New[int, negEntry](cfg.size)
+	r.unknownGU, _ = lru.New[string, negEntry](cfg.size)
 	r.member, _ = lru.New[memberKey, memberEntry](cfg.size)
 	return r
 }
@@ -217,22 +278,19 @@ func (r *CachedRegistry) SchemaByID(ctx context.Context, id int) (*Schema, error
 		r.cfg.observer.lookup(true)
 		return s, nil
 	}
-	if until, ok := r.unknownID.Get(id); ok && r.cfg.now().Before(until) {
-		r.cfg.observer.lookup(true)
-		return nil, unknownIDError(id)
-	}
-	r.cfg.observer.lookup(false)
-	v, err := r.share(ctx, "id\x00"+strconv.Itoa(id), func(ctx context.Context) (any, error) {
+	v, err := r.lookUp(ctx, "id\x00"+strconv.Itoa(id), func() (any, bool) {
+		if e, ok := r.unknownID.Get(id); ok && r.cfg.now().Before(e.until) {
+			return unknownIDError(id), lookupsFrom(ctx).trusts(e.asked)
+		}
+		return nil, false
+	}, func(ctx context.Context, asked time.Time) (any, error) {
 		if s, ok := r.byID.Peek(id); ok { // filled while this caller queued
 			return s, nil
-		}
-		if until, ok := r.unknownID.Peek(id); ok && r.cfg.now().Before(until) {
-			return nil, unknownIDError(id)
 		}
 		s, err := r.fetchByID(ctx, id)
 		switch {
 		case errors.Is(err, ErrUnknownSchema):
-			r.unknownID.Add(id, r.cfg.now().Add(r.cfg.negativeTTL))
+			r.unknownID.Add(id, negEntry{asked: asked, until: r.cfg.now().Add(r.cfg.negativeTTL)})
 		case err == nil:
 			r.byID.Add(id, s)
 			r.unknownID.Remove(id)
@@ -256,22 +314,19 @@ func (r *CachedRegistry) SchemaByGUID(ctx context.Context, guid string) (*Schema
 		r.cfg.observer.lookup(true)
 		return s, nil
 	}
-	if until, ok := r.unknownGU.Get(guid); ok && r.cfg.now().Before(until) {
-		r.cfg.observer.lookup(true)
-		return nil, unknownGUIDError(guid)
-	}
-	r.cfg.observer.lookup(false)
-	v, err := r.share(ctx, "guid\x00"+guid, func(ctx context.Context) (any, error) {
+	v, err := r.lookUp(ctx, "guid\x00"+guid, func() (any, bool) {
+		if e, ok := r.unknownGU.Get(guid); ok && r.cfg.now().Before(e.until) {
+			return unknownGUIDError(guid), lookupsFrom(ctx).trusts(e.asked)
+		}
+		return nil, false
+	}, func(ctx context.Context, asked time.Time) (any, error) {
 		if s, ok := r.byGUID.Peek(guid); ok {
 			return s, nil
-		}
-		if until, ok := r.unknownGU.Peek(guid); ok && r.cfg.now().Before(until) {
-			return nil, unknownGUIDError(guid)
 		}
 		s, err := r.fetchByGUID(ctx, guid)
 		switch {
 		case errors.Is(err, ErrUnknownSchema):
-			r.unknownGU.Add(guid, r.cfg.now().Add(r.cfg.negativeTTL))
+			r.unknownGU.Add(guid, negEntry{asked: asked, until: r.cfg.now().Add(r.cfg.negativeTTL)})
 		case err == nil:
 			r.byGUID.Add(guid, s)
 			r.unknownGU.Remove(guid)
@@ -296,14 +351,18 @@ func (r *CachedRegistry) InSubject(ctx context.Context, id int, subject string) 
 		return false, nil
 	}
 	key := memberKey{id, subject}
-	if e, ok := r.member.Get(key); ok && r.cfg.now().Before(e.until) {
+	if e, ok := r.member.Get(key); ok && e.in && r.cfg.now().Before(e.until) {
 		r.cfg.observer.lookup(true)
-		return e.in, nil
+		return true, nil
 	}
-	r.cfg.observer.lookup(false)
-	v, err := r.share(ctx, "in\x00"+strconv.Itoa(id)+"\x00"+subject, func(ctx context.Context) (any, error) {
-		if e, ok := r.member.Peek(key); ok && r.cfg.now().Before(e.until) {
-			return e.in, nil
+	v, err := r.lookUp(ctx, "in\x00"+strconv.Itoa(id)+"\x00"+subject, func() (any, bool) {
+		if e, ok := r.member.Get(key); ok && r.cfg.now().Before(e.until) {
+			return false, lookupsFrom(ctx).trusts(e.asked)
+		}
+		return nil, false
+	}, func(ctx context.Context, asked time.Time) (any, error) {
+		if e, ok := r.member.Peek(key); ok && e.in && r.cfg.now().Before(e.until) {
+			return true, nil
 		}
 		in, err := r.fetchInSubject(ctx, id, subject)
 		if err != nil {
@@ -313,7 +372,7 @@ func (r *CachedRegistry) InSubject(ctx context.Context, id int, subject string) 
 		if in {
 			ttl = r.cfg.positiveTTL
 		}
-		r.member.Add(key, memberEntry{in: in, until: r.cfg.now().Add(ttl)})
+		r.member.Add(key, memberEntry{in: in, asked: asked, until: r.cfg.now().Add(ttl)})
 		return in, nil
 	})
 	if err != nil {
@@ -322,24 +381,125 @@ func (r *CachedRegistry) InSubject(ctx context.Context, id int, subject string) 
 	return v.(bool), nil
 }
 
-// share runs fn once for all concurrent callers with the same key. fn gets
-// a context that keeps the first caller's values but not its cancellation;
-// each request inside fn sets its own timeout. A caller whose own context
-// ends stops waiting; the shared request goes on for the others.
-func (r *CachedRegistry) share(ctx context.Context, key string, fn func(context.Context) (any, error)) (any, error) {
+// lookUp answers a question the positive cache could not. negative
+// returns the cached "no" (an error, or false), if any, and whether it
+// may be this request's verdict; fetch asks the registry, once for all
+// concurrent callers of key, and is told when it started asking.
+//
+// A "no" is the verdict of a Produce request only if the registry gave it
+// to a question asked after the request arrived (RequestLookups.trusts).
+// A producer registers a schema before it produces with its ID, so a
+// registry asked after the Produce arrived knows the schema; an answer
+// asked earlier may predate the registration. Without this rule one
+// client producing with the next unused IDs in a loop keeps "unknown"
+// cached for them, and another client that registers one of those IDs
+// and produces at once gets INVALID_RECORD, non-retriable, for a schema
+// that exists. So an earlier "no", cached or shared in flight, makes the
+// request ask again: a new flight starts after the one it saw ended, so
+// after this request arrived, and two tries are enough. The cost, a
+// registry request per Produce request that names a truly unknown ID, is
+// bounded like any other look-up by the request's and the connection's
+// budgets and the process-wide slots, so the flood the negative cache
+// once stopped stays bounded; and a refused look-up is retriable, never
+// a verdict. (Trusting a cached "no" for IDs below the highest ID seen
+// would lean on how registries number schemas: Confluent gives a deleted
+// schema's ID back when the same text is registered again.)
+func (r *CachedRegistry) lookUp(ctx context.Context, key string, negative func() (any, bool),
+	fetch func(ctx context.Context, asked time.Time) (any, error)) (any, error) {
+	no, trusted := negative()
+	if no != nil && trusted {
+		r.cfg.observer.lookup(true)
+		return noAnswer(no)
+	}
+	l := lookupsFrom(ctx)
+	for try := 0; ; try++ {
+		if reason := l.take(); reason != "" {
+			r.cfg.observer.refused(reason)
+			return nil, refusedError(reason)
+		}
+		r.cfg.observer.lookup(false)
+		a, err := r.share(ctx, key, fetch)
+		if try == 0 && !l.trusts(a.asked) && (errors.Is(err, ErrUnknownSchema) || a.v == false) {
+			continue // a "no" asked before this request arrived
+		}
+		return a.v, err
+	}
+}
+
+// noAnswer turns a cached "no" into lookUp's results.
+func noAnswer(no any) (any, error) {
+	if err, ok := no.(error); ok {
+		return nil, err
+	}
+	return no, nil
+}
+
+// share runs fetch once for all concurrent callers with the same key,
+// telling it when it started. fetch gets a context that keeps the first
+// caller's values, and its deadline for waiting for a request slot, but
+// not its cancellation; each request inside fetch sets its own timeout.
+// A caller whose own context ends stops waiting; the shared request goes
+// on for the others.
+func (r *CachedRegistry) share(ctx context.Context, key string, fetch func(context.Context, time.Time) (any, error)) (answer, error) {
 	detached := context.WithoutCancel(ctx)
-	ch := r.flight.DoChan(key, func() (any, error) { return fn(detached) })
+	if dl, ok := ctx.Deadline(); ok {
+		detached = context.WithValue(detached, slotDeadlineKey{}, dl)
+	}
+	ch := r.flight.DoChan(key, func() (any, error) {
+		a := answer{asked: time.Now()}
+		var err error
+		a.v, err = fetch(detached, a.asked)
+		return a, err
+	})
 	select {
 	case res := <-ch:
-		return res.Val, res.Err
+		a, _ := res.Val.(answer)
+		return a, res.Err
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: gave up waiting for the registry: %w", ErrRegistryUnavailable, context.Cause(ctx))
+		return answer{}, fmt.Errorf("%w: gave up waiting for the registry: %w", ErrRegistryUnavailable, context.Cause(ctx))
 	}
+}
+
+// slotDeadlineKey carries, past share's detaching, the deadline of the
+// caller that started a flight, for waiting for a request slot.
+type slotDeadlineKey struct{}
+
+// acquire takes one of the process-wide request slots, waiting at most
+// until the deadline of the request that asked, and one registry timeout.
+func (r *CachedRegistry) acquire(ctx context.Context) error {
+	select {
+	case r.slots <- struct{}{}:
+	default:
+		wait := time.Now().Add(r.cfg.timeout)
+		if dl, ok := ctx.Value(slotDeadlineKey{}).(time.Time); ok && dl.Before(wait) {
+			wait = dl
+		}
+		t := time.NewTimer(time.Until(wait))
+		defer t.Stop()
+		select {
+		case r.slots <- struct{}{}:
+		case <-t.C:
+			r.cfg.observer.refused(RefusedProcessLimit)
+			return refusedError(RefusedProcessLimit)
+		}
+	}
+	r.cfg.observer.inFlight(1)
+	return nil
+}
+
+// release gives back the slot acquire took.
+func (r *CachedRegistry) release() {
+	<-r.slots
+	r.cfg.observer.inFlight(-1)
 }
 
 // call makes one registry request under the per-request timeout, counts
 // its outcome and classifies its error.
 func (r *CachedRegistry) call(ctx context.Context, op string, fn func(context.Context) error) error {
+	if err := r.acquire(ctx); err != nil {
+		return err
+	}
+	defer r.release()
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.timeout)
 	defer cancel()
 	err := classify(op, fn(ctx))

@@ -3,7 +3,6 @@ package enforce
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -75,7 +74,7 @@ func parseSchema(ctx context.Context, typ sr.SchemaType, text string, refs []sr.
 	}()
 	resolved, err := resolveReferences(ctx, refs, load)
 	switch {
-	case errors.Is(err, ErrRegistryUnavailable):
+	case transient(err):
 		return parsed{}, err
 	case err != nil && typ == sr.TypeJSON:
 		// A JSON Schema's title needs no reference: only its validator fails.
@@ -139,7 +138,7 @@ func resolveReferences(ctx context.Context, refs []sr.SchemaReference, load refe
 				return fmt.Errorf("%w: more than %d referenced schemas", ErrNoRecordName, maxReferences)
 			}
 			s, err := load(ctx, ref)
-			if errors.Is(err, ErrRegistryUnavailable) {
+			if transient(err) {
 				return err
 			}
 			if err != nil {

@@ -18,6 +18,11 @@ const DefaultTopicCap = 100
 //	rejections_total{topic,reason}         counter    partitions rejected, by reason (a fixed enum)
 //	registry_requests_total{outcome}       counter    registry HTTP calls; outcome is ok, not_found or error
 //	registry_cache_lookups_total{result}   counter    registry cache look-ups; result is hit or miss
+//	registry_lookups_refused_total{reason} counter    look-ups not sent to the registry because of a bound (the record
+//	                                                  got a retriable error); reason is request_limit (the Produce
+//	                                                  request's budget), connection_limit (the connection's budget
+//	                                                  per minute) or process_limit (no request slot freed in time)
+//	registry_requests_in_flight            gauge      registry HTTP requests under way (at most the process bound)
 //	validation_duration_seconds            histogram  time to judge one partition's batch
 //
 // The topic label is capped by Topic: the first DefaultTopicCap topics it
@@ -28,6 +33,8 @@ type Enforcement struct {
 	Rejections     *prometheus.CounterVec
 	RegistryCalls  *prometheus.CounterVec
 	CacheLookups   *prometheus.CounterVec
+	LookupsRefused *prometheus.CounterVec
+	RegistryActive prometheus.Gauge
 	ValidationTime prometheus.Histogram
 	topicCap       int
 	mu             sync.RWMutex
@@ -53,6 +60,14 @@ func newEnforcement(reg *prometheus.Registry) *Enforcement {
 		Name: "schemaproxy_registry_cache_lookups_total",
 		Help: "Schema registry cache look-ups, by result (hit or miss).",
 	}, []string{"result"})
+	e.LookupsRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "schemaproxy_registry_lookups_refused_total",
+		Help: "Schema registry look-ups refused because of a bound, by reason (request_limit, connection_limit, process_limit); their records got a retriable error.",
+	}, []string{"reason"})
+	e.RegistryActive = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "schemaproxy_registry_requests_in_flight",
+		Help: "Schema registry HTTP requests under way.",
+	})
 	e.ValidationTime = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "schemaproxy_validation_duration_seconds",
 		Help:    "Time to judge one Produce partition's record batch.",
@@ -64,7 +79,10 @@ func newEnforcement(reg *prometheus.Registry) *Enforcement {
 	for _, r := range []string{"hit", "miss"} {
 		e.CacheLookups.WithLabelValues(r)
 	}
-	reg.MustRegister(e.Validated, e.Rejections, e.RegistryCalls, e.CacheLookups, e.ValidationTime)
+	for _, r := range []string{"request_limit", "connection_limit", "process_limit"} {
+		e.LookupsRefused.WithLabelValues(r)
+	}
+	reg.MustRegister(e.Validated, e.Rejections, e.RegistryCalls, e.CacheLookups, e.LookupsRefused, e.RegistryActive, e.ValidationTime)
 	return e
 }
 

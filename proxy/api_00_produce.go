@@ -156,9 +156,15 @@ func (pr *pair) forwardProduce(frame []byte, version int16, corr int32, acks int
 // cannot answer is NOT_ENOUGH_REPLICAS, which every client retries and
 // which means "not written", so no data is lost and nothing unchecked
 // passes. With the request scope, one rejection fails every partition.
+//
+// The checks share one enforce.RequestLookups, drawn on the connection's:
+// what a request, or a connection, can make the registry answer is
+// bounded, and past the bound a partition gets NOT_ENOUGH_REPLICAS, so an
+// honest producer with a burst of new schemas gets them on retry.
 func (pr *pair) checkProduce(chk Checker, req *kmsg.ProduceRequest) []rejection {
-	ctx := newCheckCtx(time.Now().Add(pr.p.cfg.CheckTimeout))
-	defer ctx.release()
+	cctx := newCheckCtx(time.Now().Add(pr.p.cfg.CheckTimeout))
+	defer cctx.release()
+	ctx := enforce.WithLookups(cctx, enforce.NewRequestLookups(pr.p.cfg.RegistryLookupsPerRequest, pr.lookups))
 	var rejs []rejection
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/schemaproxy/schemaproxy/enforce"
 	"github.com/schemaproxy/schemaproxy/protocol"
 )
 
@@ -48,6 +49,17 @@ type Config struct {
 	// timeouts (kgo 10s, Java 30s), so a slow registry gives a retriable
 	// error instead of a client-side timeout.
 	CheckTimeout time.Duration
+	// RegistryLookupsPerRequest bounds the registry look-ups (questions the
+	// Checker's cache cannot answer) one Produce request may cause, every
+	// partition together; records past it get NOT_ENOUGH_REPLICAS and are
+	// looked up on retry. Default 32 (enforce.DefaultLookupsPerRequest);
+	// below 0: unlimited.
+	RegistryLookupsPerRequest int
+	// RegistryLookupsPerConnection bounds the registry look-ups of one
+	// client connection per minute, with as large a burst; past it, as
+	// above. Default 256 (enforce.DefaultLookupsPerConnection); below 0:
+	// unlimited.
+	RegistryLookupsPerConnection int
 }
 
 const (
@@ -73,6 +85,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CheckTimeout == 0 {
 		c.CheckTimeout = defaultCheckTimeout
+	}
+	if c.RegistryLookupsPerRequest == 0 {
+		c.RegistryLookupsPerRequest = enforce.DefaultLookupsPerRequest
+	}
+	if c.RegistryLookupsPerConnection == 0 {
+		c.RegistryLookupsPerConnection = enforce.DefaultLookupsPerConnection
 	}
 	host, port, err := net.SplitHostPort(c.Listen)
 	if err == nil {

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/schemaproxy/schemaproxy/enforce"
 	"github.com/schemaproxy/schemaproxy/metrics"
 	"github.com/schemaproxy/schemaproxy/protocol"
 )
@@ -52,7 +53,8 @@ type pair struct {
 	forwarding bool // a frame is partly forwarded: a drain deadline must not cut it
 	saslActive bool // between SaslHandshake and the first non-SASL request
 	sizeBuf    [4]byte
-	topics     map[string]string // Produce topic names, interned (internTopics)
+	topics     map[string]string    // Produce topic names, interned (internTopics)
+	lookups    *enforce.ConnLookups // registry look-ups left to this connection; nil: unlimited
 
 	// writeResponses only.
 	idlePeek bool
@@ -72,6 +74,9 @@ func newPair(p *Proxy, client, upstream net.Conn, log *slog.Logger) *pair {
 		log:      log,
 		slots:    make(chan slot, p.cfg.MaxInFlight),
 		done:     make(chan struct{}),
+	}
+	if p.cfg.Checker != nil {
+		pr.lookups = enforce.NewConnLookups(p.cfg.RegistryLookupsPerConnection)
 	}
 	pr.cr = bufio.NewReaderSize(clientReader{pr}, connBufSize)
 	pr.ur = bufio.NewReaderSize(upstreamReader{pr}, connBufSize)

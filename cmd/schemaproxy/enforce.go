@@ -37,6 +37,9 @@ type enforceConfig struct {
 	RegistryCert         string
 	RegistryKey          string
 	RegistryTimeout      time.Duration
+	RegistryMaxInFlight  int
+	LookupsPerRequest    int
+	LookupsPerConnection int
 	Policy               string
 	MaxDecompressed      int
 }
@@ -50,6 +53,9 @@ func (c *enforceConfig) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.RegistryCert, "registry-tls-cert", "", "PEM client certificate for the registry (mTLS)")
 	fs.StringVar(&c.RegistryKey, "registry-tls-key", "", "PEM private key for --registry-tls-cert")
 	fs.DurationVar(&c.RegistryTimeout, "registry-timeout", enforce.DefaultRegistryTimeout, "timeout of one registry request; a record that cannot be judged in time gets a retriable error")
+	fs.IntVar(&c.RegistryMaxInFlight, "registry-max-in-flight", enforce.DefaultRegistryMaxInFlight, "registry requests in flight at once, process-wide; a look-up finding none free waits until the request's check deadline, then its records get a retriable error")
+	fs.IntVar(&c.LookupsPerRequest, "registry-lookups-per-request", enforce.DefaultLookupsPerRequest, "registry look-ups (schema IDs, GUIDs or subjects not in the cache) one Produce request may cause; records past it get a retriable error and are looked up on retry (-1: unlimited)")
+	fs.IntVar(&c.LookupsPerConnection, "registry-lookups-per-connection", enforce.DefaultLookupsPerConnection, "registry look-ups one client connection may cause per minute, in a burst of up to as many; past it, as above (-1: unlimited)")
 	fs.StringVar(&c.Policy, "policy", "", "YAML topic policy, reloaded on change and on SIGHUP (default: every non-internal topic's values need a schema ID registered under <topic>-value)")
 	fs.IntVar(&c.MaxDecompressed, "max-decompressed-bytes", enforce.DefaultMaxDecompressed, "largest size one record batch may decompress to, in bytes; larger batches are rejected")
 }
@@ -65,6 +71,15 @@ func (c *enforceConfig) validate() error {
 			return errors.New("--policy and the --registry-* flags need --registry: records are checked against a schema registry")
 		}
 		return nil
+	}
+	if c.RegistryMaxInFlight < 1 {
+		return fmt.Errorf("--registry-max-in-flight %d must be at least 1", c.RegistryMaxInFlight)
+	}
+	if c.LookupsPerRequest < 1 && c.LookupsPerRequest != -1 {
+		return fmt.Errorf("--registry-lookups-per-request %d must be at least 1, or -1 for no limit", c.LookupsPerRequest)
+	}
+	if c.LookupsPerConnection < 1 && c.LookupsPerConnection != -1 {
+		return fmt.Errorf("--registry-lookups-per-connection %d must be at least 1, or -1 for no limit", c.LookupsPerConnection)
 	}
 	for _, u := range c.Registry {
 		pu, err := url.Parse(u)
@@ -166,7 +181,10 @@ func (c *enforceConfig) newEnforcement(log *slog.Logger, m *metrics.Metrics) (*e
 		enforce.WithRegistryObserver(enforce.RegistryObserver{
 			Request:     func(o string) { m.Enforce.RegistryCalls.WithLabelValues(o).Inc() },
 			CacheLookup: func(r string) { m.Enforce.CacheLookups.WithLabelValues(r).Inc() },
-		}))
+			Refused:     func(r string) { m.Enforce.LookupsRefused.WithLabelValues(r).Inc() },
+			InFlight:    func(d int) { m.Enforce.RegistryActive.Add(float64(d)) },
+		}),
+		enforce.WithMaxRequestsInFlight(c.RegistryMaxInFlight))
 	e := enforce.New(store, reg,
 		enforce.WithLogger(log),
 		enforce.WithMetrics(m.Enforce),

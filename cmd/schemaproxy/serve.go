@@ -190,6 +190,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if en != nil {
 		pc.Checker = en.enforcer
+		pc.RegistryLookupsPerRequest = c.Enforce.LookupsPerRequest
+		pc.RegistryLookupsPerConnection = c.Enforce.LookupsPerConnection
 	}
 	p, err := proxy.New(pc, log, m)
 	if err != nil {

@@ -124,6 +124,8 @@ func newEnforcer(t testing.TB, o Options, m *metrics.Metrics, log *slog.Logger) 
 	ropts := append([]enforce.RegistryOpt{enforce.WithRegistryObserver(enforce.RegistryObserver{
 		Request:     func(o string) { m.Enforce.RegistryCalls.WithLabelValues(o).Inc() },
 		CacheLookup: func(r string) { m.Enforce.CacheLookups.WithLabelValues(r).Inc() },
+		Refused:     func(r string) { m.Enforce.LookupsRefused.WithLabelValues(r).Inc() },
+		InFlight:    func(d int) { m.Enforce.RegistryActive.Add(float64(d)) },
 	})}, o.RegistryOpts...)
 	reg := enforce.NewRegistry(o.Registry.Client, ropts...)
 	return enforce.New(enforce.FixedPolicy(pol), reg, enforce.WithLogger(log), enforce.WithMetrics(m.Enforce))
