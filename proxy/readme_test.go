@@ -426,7 +426,9 @@ func TestReadmeAddresses(t *testing.T) {
 	})
 	t.Run("frames that need no rewrite are forwarded unchanged", func(t *testing.T) {
 		// A fetch answer, fixed, read through the proxy and from kfake
-		// directly: the same bytes.
+		// directly: the same bytes. The batch is built once, so its
+		// timestamps are the same in both answers.
+		batch := recordBatch("unparsed")
 		e.Cluster.ControlKey(int16(kmsg.Fetch), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
 			e.Cluster.KeepControl()
 			resp := kreq.ResponseKind().(*kmsg.FetchResponse)
@@ -435,7 +437,7 @@ func TestReadmeAddresses(t *testing.T) {
 			rt.Topic = "addr"
 			rp := kmsg.NewFetchResponseTopicPartition()
 			rp.HighWatermark, rp.LastStableOffset = 7, 7
-			rp.RecordBatches = recordBatch("unparsed")
+			rp.RecordBatches = batch
 			rt.Partitions = append(rt.Partitions, rp)
 			resp.Topics = append(resp.Topics, rt)
 			return resp, nil, true
