@@ -239,11 +239,19 @@ func (e *Enforcer) check(ctx context.Context, rule *Rule, topic string, records 
 	}
 	if err := it.Err(); err != nil {
 		var be *protocol.BatchError
-		idx := -1
-		if errors.As(err, &be) && be.Index > 0 {
-			idx = be.Index
+		if !errors.As(err, &be) || be.Index < 0 {
+			return n, batchError(err, -1)
 		}
-		return n, batchError(err, idx)
+		// A record the reader refuses (its lengths, its offset delta) is
+		// a failing record like the others: listed after those before it
+		// in record_errors. The records after it were not read.
+		ve := batchError(err, be.Index)
+		if first == nil {
+			first = ve
+		}
+		if len(failed) < MaxRecordErrors {
+			failed = append(failed, RecordError{Index: ve.Index, Message: ve.Error()})
+		}
 	}
 	if first != nil {
 		first.Records = failed

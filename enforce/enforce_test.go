@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -271,5 +272,75 @@ func TestEveryFailingRecordListed(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(f.m.Enforce.Validated.WithLabelValues("orders", "rejected")); got != 2 {
 		t.Errorf("records_validated_total rejected: got %v, want 2", got)
+	}
+}
+
+// TestCheckOffsetDeltas: a record whose offset delta is not its index is
+// refused as batch_invalid and named like any failing record, in
+// record_errors after the records that failed before it; record 0 is
+// named too, not taken for the batch.
+func TestCheckOffsetDeltas(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	good := avroValue(f.order)
+	// section encodes one record per value, record i with offset delta deltas[i].
+	section := func(deltas []int, vals ...[]byte) []byte {
+		var b []byte
+		for i, v := range vals {
+			b = enforcetest.AppendRecord(b, deltas[i], nil, v)
+		}
+		return b
+	}
+	tests := []struct {
+		name    string
+		codec   int
+		deltas  []int
+		vals    [][]byte
+		reason  enforce.Reason
+		index   int
+		records []int // record_errors batch_index
+	}{
+		{"in order", protocol.CodecNone, []int{0, 1, 2}, [][]byte{good, good, good}, "", 0, nil},
+		{"one record at delta 3", protocol.CodecNone, []int{3}, [][]byte{good}, enforce.ReasonBatchInvalid, 0, []int{0}},
+		{"one record at delta 100000", protocol.CodecNone, []int{100000}, [][]byte{good}, enforce.ReasonBatchInvalid, 0, []int{0}},
+		{"starting at 1", protocol.CodecNone, []int{1, 2, 3}, [][]byte{good, good, good}, enforce.ReasonBatchInvalid, 0, []int{0}},
+		{"gap", protocol.CodecNone, []int{0, 1, 3}, [][]byte{good, good, good}, enforce.ReasonBatchInvalid, 2, []int{2}},
+		{"gap, zstd", protocol.CodecZstd, []int{0, 1, 3}, [][]byte{good, good, good}, enforce.ReasonBatchInvalid, 2, []int{2}},
+		{"duplicate, lz4", protocol.CodecLZ4, []int{0, 0, 1}, [][]byte{good, good, good}, enforce.ReasonBatchInvalid, 1, []int{1}},
+		{"after a record with no schema id", protocol.CodecNone, []int{0, 1, 3, 3}, [][]byte{good, []byte("plain"), good, good}, enforce.ReasonNoSchemaID, 1, []int{1, 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := f.enforcer(t, "")
+			batch := enforcetest.BatchOf(tt.codec, len(tt.vals), section(tt.deltas, tt.vals...))
+			err := e.Check(context.Background(), "orders", 0, batch)
+			if tt.reason == "" {
+				if err != nil {
+					t.Fatalf("got %v, want accepted", err)
+				}
+				return
+			}
+			var ve *enforce.ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("got %v, want a *ValidationError with reason %s", err, tt.reason)
+			}
+			if ve.Reason != tt.reason || ve.Index != tt.index {
+				t.Errorf("got reason %s index %d, want %s %d (%v)", ve.Reason, ve.Index, tt.reason, tt.index, err)
+			}
+			var got []int
+			for _, re := range ve.Records {
+				got = append(got, re.Index)
+				if want := fmt.Sprintf("record %d: ", re.Index); !strings.HasPrefix(re.Message, want) || strings.Contains(re.Message[len(want):], want) {
+					t.Errorf("record error %q: want it to start %q, once", re.Message, want)
+				}
+			}
+			if !slices.Equal(got, tt.records) {
+				t.Errorf("got record errors at %v, want %v", got, tt.records)
+			}
+			if n := len(ve.Records); n > 0 && !strings.Contains(ve.Records[n-1].Message, "offset delta") {
+				t.Errorf("last record error %q does not name the offset delta", ve.Records[n-1].Message)
+			}
+		})
 	}
 }

@@ -63,29 +63,29 @@ func (b *Batch) Transactional() bool { return b.Attributes&attrTransactional != 
 // nothing trailing (a second batch is refused: Produce v3+ allows one per
 // partition), magic 2, CRC-32C, a known codec, no control batch, a record
 // count that matches lastOffsetDelta, and a sequence for every idempotent
-// batch. It never allocates.
+// batch. The records are checked by Records. It never allocates.
 func ReadBatch(records []byte) (Batch, error) {
 	var b Batch
 	if len(records) < BatchHeaderLen {
-		return b, &BatchError{Reason: ReasonCorrupt, Msg: fmt.Sprintf("batch of %d bytes is shorter than the %d-byte header", len(records), BatchHeaderLen)}
+		return b, &BatchError{Reason: ReasonCorrupt, Index: -1, Msg: fmt.Sprintf("batch of %d bytes is shorter than the %d-byte header", len(records), BatchHeaderLen)}
 	}
 	if base := int64(binary.BigEndian.Uint64(records)); base != 0 {
-		return b, &BatchError{Reason: ReasonInvalid, Msg: fmt.Sprintf("base offset %d, want 0", base)}
+		return b, &BatchError{Reason: ReasonInvalid, Index: -1, Msg: fmt.Sprintf("base offset %d, want 0", base)}
 	}
 	if magic := records[batchMagicOffset]; magic != 2 {
-		return b, &BatchError{Reason: ReasonInvalid, Msg: fmt.Sprintf("record batch magic %d: only magic 2 (Kafka 0.11+) is accepted", magic)}
+		return b, &BatchError{Reason: ReasonInvalid, Index: -1, Msg: fmt.Sprintf("record batch magic %d: only magic 2 (Kafka 0.11+) is accepted", magic)}
 	}
 	length := int64(int32(binary.BigEndian.Uint32(records[batchLengthOffset:])))
 	total := length + batchLogOverhead
 	switch {
 	case total < BatchHeaderLen || total > int64(len(records)):
-		return b, &BatchError{Reason: ReasonCorrupt, Msg: fmt.Sprintf("batch length %d does not fit the %d bytes sent", length, len(records))}
+		return b, &BatchError{Reason: ReasonCorrupt, Index: -1, Msg: fmt.Sprintf("batch length %d does not fit the %d bytes sent", length, len(records))}
 	case total < int64(len(records)):
-		return b, &BatchError{Reason: ReasonInvalid, Msg: fmt.Sprintf("%d bytes follow the batch: Produce v3+ carries exactly one batch per partition", int64(len(records))-total)}
+		return b, &BatchError{Reason: ReasonInvalid, Index: -1, Msg: fmt.Sprintf("%d bytes follow the batch: Produce v3+ carries exactly one batch per partition", int64(len(records))-total)}
 	}
 	want := binary.BigEndian.Uint32(records[batchCRCOffset:])
 	if got := crc32.Checksum(records[batchAttrOffset:], castagnoli); got != want {
-		return b, &BatchError{Reason: ReasonCorrupt, Msg: fmt.Sprintf("CRC-32C %08x, batch says %08x", got, want)}
+		return b, &BatchError{Reason: ReasonCorrupt, Index: -1, Msg: fmt.Sprintf("CRC-32C %08x, batch says %08x", got, want)}
 	}
 	b.Raw = records
 	b.Attributes = int16(binary.BigEndian.Uint16(records[batchAttrOffset:]))
@@ -97,15 +97,15 @@ func ReadBatch(records []byte) (Batch, error) {
 	b.Records = records[BatchHeaderLen:]
 	switch {
 	case b.Codec() > CodecZstd:
-		return b, &BatchError{Reason: ReasonInvalid, Msg: fmt.Sprintf("unknown compression codec %d", b.Codec())}
+		return b, &BatchError{Reason: ReasonInvalid, Index: -1, Msg: fmt.Sprintf("unknown compression codec %d", b.Codec())}
 	case b.Attributes&attrControl != 0:
-		return b, &BatchError{Reason: ReasonInvalid, Msg: "clients may not write control batches"}
+		return b, &BatchError{Reason: ReasonInvalid, Index: -1, Msg: "clients may not write control batches"}
 	case b.NumRecords <= 0:
-		return b, &BatchError{Reason: ReasonInvalid, Msg: fmt.Sprintf("record count %d", b.NumRecords)}
+		return b, &BatchError{Reason: ReasonInvalid, Index: -1, Msg: fmt.Sprintf("record count %d", b.NumRecords)}
 	case int64(b.LastDelta)+1 != int64(b.NumRecords):
-		return b, &BatchError{Reason: ReasonInvalid, Msg: fmt.Sprintf("last offset delta %d does not match %d records", b.LastDelta, b.NumRecords)}
+		return b, &BatchError{Reason: ReasonInvalid, Index: -1, Msg: fmt.Sprintf("last offset delta %d does not match %d records", b.LastDelta, b.NumRecords)}
 	case b.ProducerID >= 0 && b.BaseSequence < 0:
-		return b, &BatchError{Reason: ReasonInvalid, Msg: fmt.Sprintf("producer id %d with base sequence %d", b.ProducerID, b.BaseSequence)}
+		return b, &BatchError{Reason: ReasonInvalid, Index: -1, Msg: fmt.Sprintf("producer id %d with base sequence %d", b.ProducerID, b.BaseSequence)}
 	}
 	return b, nil
 }
@@ -143,7 +143,10 @@ func (r *Record) EachHeader(fn func(Header) bool) {
 
 // Records iterates over an uncompressed records section holding want
 // records, checking every declared length: each record's fields must fill
-// exactly its length, the count must match, and nothing may trail.
+// exactly its length, the count must match, and nothing may trail. Each
+// record's offset delta must be its index (0, 1, 2, ...), which with
+// ReadBatch's lastOffsetDelta check makes the deltas exactly 0 to count-1.
+// A record's error names it in BatchError.Index.
 type Records struct {
 	src   []byte
 	want  int32
@@ -164,28 +167,46 @@ func (it *Records) Next(r *Record) bool {
 	}
 	if it.want < 0 {
 		// Not a count: refuse before yielding records a caller may act on.
-		it.err = &BatchError{Reason: ReasonCorrupt, Msg: fmt.Sprintf("batch declares %d records", it.want)}
+		it.err = &BatchError{Reason: ReasonCorrupt, Index: -1, Msg: fmt.Sprintf("batch declares %d records", it.want)}
 		return false
 	}
 	if it.index == int(it.want) {
 		if len(it.src) != 0 {
-			it.err = &BatchError{Reason: ReasonCorrupt, Msg: fmt.Sprintf("%d bytes follow the last of %d records", len(it.src), it.want)}
+			it.err = &BatchError{Reason: ReasonCorrupt, Index: -1, Msg: fmt.Sprintf("%d bytes follow the last of %d records", len(it.src), it.want)}
 		}
 		return false
 	}
 	if len(it.src) == 0 {
-		it.err = &BatchError{Reason: ReasonCorrupt, Msg: fmt.Sprintf("batch declares %d records but holds %d", it.want, it.index)}
+		it.err = &BatchError{Reason: ReasonCorrupt, Index: -1, Msg: fmt.Sprintf("batch declares %d records but holds %d", it.want, it.index)}
 		return false
 	}
 	length, n := kbin.Varint(it.src)
 	if n <= 0 || length < 1 || int(length) > len(it.src)-n {
-		it.err = &BatchError{Reason: ReasonCorrupt, Index: it.index, Msg: fmt.Sprintf("record %d: length %d does not fit the %d bytes left", it.index, length, len(it.src)-max(n, 0))}
+		it.err = &BatchError{Reason: ReasonCorrupt, Index: it.index, Msg: fmt.Sprintf("length %d does not fit the %d bytes left", length, len(it.src)-max(n, 0))}
 		return false
 	}
 	body := it.src[n : n+int(length)]
 	it.src = it.src[n+int(length):]
-	if err := parseRecord(body, r); err != nil {
-		it.err = &BatchError{Reason: ReasonCorrupt, Index: it.index, Msg: fmt.Sprintf("record %d: %v", it.index, err)}
+	delta, err := parseRecord(body, r)
+	if err != nil {
+		it.err = &BatchError{Reason: ReasonCorrupt, Index: it.index, Msg: err.Error()}
+		return false
+	}
+	if int(delta) != it.index {
+		// Kafka does not refuse this, but stores it badly: an uncompressed
+		// batch gets its offsets in place (LogValidator.
+		// assignOffsetsNonCompressed moves the base offset and never reads
+		// the records), and a reader puts each record at base offset +
+		// offset delta (DefaultRecord.readFrom), so a wrong delta skips
+		// another producer's records, repeats one, or points past the
+		// batch. A compressed batch is rebuilt by the broker instead
+		// (validateMessagesAndAssignOffsetsCompressed, "older clients do
+		// not implement the V1 internal offsets correctly"), which a proxy
+		// forwarding bytes unchanged cannot do. Every magic-2 client
+		// writes 0, 1, 2, ...
+		it.err = &BatchError{Reason: ReasonInvalid, Index: it.index, Msg: fmt.Sprintf(
+			"offset delta %d, want %d: record i of a batch must carry offset delta i (consumers read each record at base offset + offset delta)",
+			delta, it.index)}
 		return false
 	}
 	r.Index = it.index
@@ -197,9 +218,10 @@ func (it *Records) Next(r *Record) bool {
 // declared record was read and nothing trailed.
 func (it *Records) Err() error { return it.err }
 
-func parseRecord(b []byte, r *Record) error {
+// parseRecord decodes one record body into r and returns its offset delta.
+func parseRecord(b []byte, r *Record) (offsetDelta int32, err error) {
 	if len(b) < 1 {
-		return fmt.Errorf("no attributes")
+		return 0, fmt.Errorf("no attributes")
 	}
 	r.Attributes = int8(b[0])
 	b = b[1:]
@@ -209,23 +231,22 @@ func parseRecord(b []byte, r *Record) error {
 	// broker refuses as invalid.
 	_, n := kbin.Varlong(b) // timestampDelta
 	if n <= 0 {
-		return fmt.Errorf("bad timestamp delta")
+		return 0, fmt.Errorf("bad timestamp delta")
 	}
 	b = b[n:]
-	if _, n = kbin.Varint(b); n <= 0 { // offsetDelta
-		return fmt.Errorf("bad offset delta")
+	if offsetDelta, n = kbin.Varint(b); n <= 0 {
+		return 0, fmt.Errorf("bad offset delta")
 	}
 	b = b[n:]
-	var err error
 	if r.Key, b, err = readVarBytes(b); err != nil {
-		return fmt.Errorf("key: %w", err)
+		return 0, fmt.Errorf("key: %w", err)
 	}
 	if r.Value, b, err = readVarBytes(b); err != nil {
-		return fmt.Errorf("value: %w", err)
+		return 0, fmt.Errorf("value: %w", err)
 	}
 	count, n := kbin.Varint(b)
 	if n <= 0 || count < 0 || int(count) > len(b) {
-		return fmt.Errorf("header count %d is invalid", count)
+		return 0, fmt.Errorf("header count %d is invalid", count)
 	}
 	b = b[n:]
 	r.headers = b
@@ -233,16 +254,16 @@ func parseRecord(b []byte, r *Record) error {
 	for i := range count {
 		var k []byte
 		if k, b, err = readVarBytes(b); err != nil || k == nil {
-			return fmt.Errorf("header %d key: %v", i, orNull(err))
+			return 0, fmt.Errorf("header %d key: %v", i, orNull(err))
 		}
 		if _, b, err = readVarBytes(b); err != nil {
-			return fmt.Errorf("header %d value: %w", i, err)
+			return 0, fmt.Errorf("header %d value: %w", i, err)
 		}
 	}
 	if len(b) != 0 {
-		return fmt.Errorf("%d bytes follow the headers inside the record", len(b))
+		return 0, fmt.Errorf("%d bytes follow the headers inside the record", len(b))
 	}
-	return nil
+	return offsetDelta, nil
 }
 
 func orNull(err error) error {

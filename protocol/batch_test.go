@@ -343,13 +343,14 @@ func TestReadBatchRoundTrip(t *testing.T) {
 	}
 }
 
-// TestReadBatchKgoProducer produces through kgo to a kfake cluster with
-// each codec, captures the Records bytes of every Produce partition, and
-// checks the reader gives back exactly what was produced. With
-// StreamingCompression, kgo merges batches and frames snappy as xerial.
+// TestReadBatchKgoProducer produces through kgo to a kfake cluster
+// uncompressed and with each codec, captures the Records bytes of every
+// Produce partition, and checks the reader gives back exactly what was
+// produced (offset deltas included). With StreamingCompression, kgo merges
+// batches and frames snappy as xerial.
 func TestReadBatchKgoProducer(t *testing.T) {
 	t.Parallel()
-	for _, c := range codecs[1:] {
+	for _, c := range codecs {
 		for _, streaming := range []bool{false, true} {
 			name := c.name
 			if streaming {
@@ -409,6 +410,7 @@ func produceKgo(t testing.TB, codec int, streaming bool) (captured [][]byte, wan
 		return nil, nil, false // observe only; kfake validates and appends
 	})
 	kcodec := map[int]kgo.CompressionCodec{
+		CodecNone:   kgo.NoCompression(),
 		CodecGzip:   kgo.GzipCompression(),
 		CodecSnappy: kgo.SnappyCompression(),
 		CodecLZ4:    kgo.Lz4Compression(),
@@ -822,6 +824,30 @@ func rec1With(headers []byte) []byte {
 	return cat([]byte{0}, vint(3), vint(1), lenBytes(nil), lenBytes([]byte("value one")), headers)
 }
 
+// deltaRecord is one record carrying offsetDelta, with the value "v<delta>":
+//
+//	length varint | attributes 0 | timestamp delta 0 | offset delta | key null (-1) | value | 0 headers
+func deltaRecord(offsetDelta int32) []byte {
+	value := fmt.Appendf(nil, "v%d", offsetDelta)
+	return withLength(cat(
+		[]byte{0},                // attributes
+		vint(0),                  // timestamp delta
+		vint(int64(offsetDelta)), // offset delta, zigzag varint
+		lenBytes(nil),            // key: null
+		lenBytes(value),          // value
+		vint(0),                  // header count
+	), 0)
+}
+
+// deltaRecords is a records section of one deltaRecord per delta.
+func deltaRecords(deltas ...int32) []byte {
+	var section []byte
+	for _, d := range deltas {
+		section = append(section, deltaRecord(d)...)
+	}
+	return section
+}
+
 func TestRecordsIterator(t *testing.T) {
 	t.Parallel()
 	want := []rec{
@@ -839,11 +865,11 @@ func TestRecordsIterator(t *testing.T) {
 		count     int32
 		wantRecs  int    // records read before the iterator stops
 		wantErr   string // "" for none, else the reason
-		wantIndex int    // BatchError.Index when wantErr is set
+		wantIndex int    // BatchError.Index when wantErr is set: the record, or -1
 	}{
 		{"valid", valid, 3, 3, "", 0},
 		{"empty, count 0", nil, 0, 0, "", 0},
-		{"empty, count 1", nil, 1, 0, ReasonCorrupt, 0},
+		{"empty, count 1", nil, 1, 0, ReasonCorrupt, -1},
 
 		// A record must consume exactly its declared length.
 		{"record 1 length +1", cat(withLength(rec0, 0), withLength(rec1, 1), withLength(rec2, 0)), 3, 1, ReasonCorrupt, 1},
@@ -877,14 +903,14 @@ func TestRecordsIterator(t *testing.T) {
 		{"value length varint of 11 bytes", cat(withLength(cat([]byte{0}, vint(0), vint(0), lenBytes([]byte("k")), bytes.Repeat([]byte{0xff}, 10), []byte{0x01}, vint(0)), 0)), 1, 0, ReasonCorrupt, 0},
 
 		// The count must match the records exactly.
-		{"count actual+1", valid, 4, 3, ReasonCorrupt, 0},
-		{"count actual-1", valid, 2, 2, ReasonCorrupt, 0},
-		{"count 1 of 3", valid, 1, 1, ReasonCorrupt, 0},
-		{"count -1", valid, -1, 0, ReasonCorrupt, 0},
-		{"count min int32", valid, -1 << 31, 0, ReasonCorrupt, 0},
-		{"one byte after the last record", append(slices.Clone(valid), 0), 3, 3, ReasonCorrupt, 0},
-		{"five bytes after the last record", append(slices.Clone(valid), 1, 2, 3, 4, 5), 3, 3, ReasonCorrupt, 0},
-		{"a whole record after the last", cat(valid, withLength(rec0, 0)), 3, 3, ReasonCorrupt, 0},
+		{"count actual+1", valid, 4, 3, ReasonCorrupt, -1},
+		{"count actual-1", valid, 2, 2, ReasonCorrupt, -1},
+		{"count 1 of 3", valid, 1, 1, ReasonCorrupt, -1},
+		{"count -1", valid, -1, 0, ReasonCorrupt, -1},
+		{"count min int32", valid, -1 << 31, 0, ReasonCorrupt, -1},
+		{"one byte after the last record", append(slices.Clone(valid), 0), 3, 3, ReasonCorrupt, -1},
+		{"five bytes after the last record", append(slices.Clone(valid), 1, 2, 3, 4, 5), 3, 3, ReasonCorrupt, -1},
+		{"a whole record after the last", cat(valid, withLength(rec0, 0)), 3, 3, ReasonCorrupt, -1},
 
 		// Kafka reads the int32 fields as varints of at most 5 bytes
 		// ("Varint is too long") and the timestamp delta as a varlong of
@@ -899,6 +925,22 @@ func TestRecordsIterator(t *testing.T) {
 
 		// Record attributes are unused; Kafka does not check them.
 		{"record attributes 0x7f", withLength(cat([]byte{0x7f}, rec0[1:]), 0), 1, 1, "", 0},
+
+		// Offset deltas run 0, 1, 2, ...: record i carries delta i. The
+		// record before the bad one is read; the bad one is named.
+		{"offset deltas 0 1 2", deltaRecords(0, 1, 2), 3, 3, "", 0},
+		{"offset deltas out of order: 0 2 1", deltaRecords(0, 2, 1), 3, 1, ReasonInvalid, 1},
+		{"offset deltas with a gap: 0 1 3", deltaRecords(0, 1, 3), 3, 2, ReasonInvalid, 2},
+		{"offset deltas with a duplicate: 0 1 1", deltaRecords(0, 1, 1), 3, 2, ReasonInvalid, 2},
+		{"offset deltas starting at 1: 1 2 3", deltaRecords(1, 2, 3), 3, 0, ReasonInvalid, 0},
+		{"offset deltas all 0", deltaRecords(0, 0, 0), 3, 1, ReasonInvalid, 1},
+		{"offset delta -1", deltaRecords(0, -1, 2), 3, 1, ReasonInvalid, 1},
+		{"one record, offset delta 3", deltaRecords(3), 1, 0, ReasonInvalid, 0},
+		{"one record, offset delta 100000", deltaRecords(100000), 1, 0, ReasonInvalid, 0},
+		{"one record, offset delta max int32", deltaRecords(1<<31 - 1), 1, 0, ReasonInvalid, 0},
+		// A record whose bytes contradict themselves is corrupt, whatever
+		// its offset delta.
+		{"offset delta 5 and a null header key", withLength(cat([]byte{0}, vint(0), vint(5), lenBytes(nil), lenBytes(nil), vint(1), lenBytes(nil), lenBytes(nil)), 0), 1, 0, ReasonCorrupt, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -932,9 +974,81 @@ func TestRecordsIterator(t *testing.T) {
 				if be.Index != tt.wantIndex {
 					t.Errorf("got Index %d, want %d (%v)", be.Index, tt.wantIndex, err)
 				}
+				if want := fmt.Sprintf("record %d: ", be.Index); be.Index >= 0 && !strings.HasPrefix(err.Error(), want) {
+					t.Errorf("got %q, want it to start %q", err, want)
+				}
+				if tt.wantErr == ReasonInvalid && !strings.Contains(be.Msg, "offset delta") {
+					t.Errorf("got %q, want it to name the offset delta", be.Msg)
+				}
 			}
 		})
 	}
+}
+
+// TestReadBatchOffsetDeltas reads whole batches, with every codec, whose
+// records carry the given offset deltas under a header claiming lastDelta
+// and len(deltas) records, as the proxy reads them: ReadBatch checks the
+// header's last offset delta against the count, the iterator each
+// record's delta against its index.
+func TestReadBatchOffsetDeltas(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		deltas    []int32
+		lastDelta int32
+		wantErr   string // "" accepts; else the reason
+		wantIndex int    // the record named, -1 for the batch (the header's last offset delta)
+	}{
+		{"0 1 2", []int32{0, 1, 2}, 2, "", 0},
+		{"one record", []int32{0}, 0, "", 0},
+		{"one record, offset delta 3", []int32{3}, 0, ReasonInvalid, 0},
+		{"one record, offset delta 100000", []int32{100000}, 0, ReasonInvalid, 0},
+		{"out of order", []int32{0, 2, 1}, 2, ReasonInvalid, 1},
+		{"gap", []int32{0, 1, 3}, 2, ReasonInvalid, 2},
+		{"duplicate", []int32{0, 1, 1}, 2, ReasonInvalid, 2},
+		{"starting at 1", []int32{1, 2, 3}, 2, ReasonInvalid, 0},
+		// A header that agrees with the records but not the count is
+		// the batch's fault, refused before any record is read.
+		{"starting at 1, last offset delta 3", []int32{1, 2, 3}, 3, ReasonInvalid, -1},
+		{"gap, last offset delta 3", []int32{0, 1, 3}, 3, ReasonInvalid, -1},
+		{"last offset delta one short", []int32{0, 1, 2}, 1, ReasonInvalid, -1},
+		{"last offset delta one over", []int32{0, 1, 2}, 3, ReasonInvalid, -1},
+	}
+	for _, c := range codecs {
+		for _, tt := range tests {
+			t.Run(c.name+"/"+tt.name, func(t *testing.T) {
+				t.Parallel()
+				batch := deltaBatch(t, c.codec, tt.lastDelta, tt.deltas...)
+				_, recs, err := decodeBatch(batch)
+				if got := batchReason(err); got != tt.wantErr {
+					t.Fatalf("got %v (reason %q), want reason %q", err, got, tt.wantErr)
+				}
+				if err == nil {
+					if len(recs) != len(tt.deltas) {
+						t.Errorf("got %d records, want %d", len(recs), len(tt.deltas))
+					}
+					return
+				}
+				var be *BatchError
+				errors.As(err, &be)
+				if be.Index != tt.wantIndex {
+					t.Errorf("got Index %d, want %d (%v)", be.Index, tt.wantIndex, err)
+				}
+				if tt.wantIndex >= 0 && len(recs) != tt.wantIndex {
+					t.Errorf("read %d records before the error, want %d", len(recs), tt.wantIndex)
+				}
+			})
+		}
+	}
+}
+
+// deltaBatch is a batch of deltaRecords, compressed with codec, whose
+// header claims lastDelta and len(deltas) records.
+func deltaBatch(t testing.TB, codec int, lastDelta int32, deltas ...int32) []byte {
+	t.Helper()
+	b := makeBatchRaw(plain.with(codec), len(deltas), compressAs(t, codec, deltaRecords(deltas...)))
+	put32(b, offLastDelta, lastDelta)
+	return fixCRC(b)
 }
 
 // TestRecordsNullAndEmpty checks that null and empty keys, values and
@@ -1013,8 +1127,9 @@ func TestRecordsNullAndEmpty(t *testing.T) {
 // what the iterator accepts against kmsg: the records tile the section
 // exactly, kmsg decodes each to the same key, value and headers, and each
 // needs every one of its bytes (kmsg fails on it one byte short), which
-// is the broker's consumed-size check. The iteration itself allocates
-// nothing sized by the input.
+// is the broker's consumed-size check, and each carries its index as its
+// offset delta. A refused record is the one after the last read. The
+// iteration itself allocates nothing sized by the input.
 func checkRecords(t *testing.T, section []byte, count int32) {
 	t.Helper()
 	it := NewRecords(section, count)
@@ -1032,11 +1147,17 @@ func checkRecords(t *testing.T, section []byte, count int32) {
 	err := it.Err()
 	if err != nil {
 		var be *BatchError
-		if !errors.As(err, &be) || be.Reason != ReasonCorrupt || be.Msg == "" {
-			t.Fatalf("got %T %v, want a corrupt *BatchError", err, err)
+		if !errors.As(err, &be) || (be.Reason != ReasonCorrupt && be.Reason != ReasonInvalid) || be.Msg == "" {
+			t.Fatalf("got %T %v, want a corrupt or invalid *BatchError", err, err)
 		}
 		if n > int(max(count, 0)) {
 			t.Errorf("read %d records of %d", n, count)
+		}
+		if be.Index >= 0 && be.Index != n {
+			t.Errorf("read %d records, then an error naming record %d: %v", n, be.Index, err)
+		}
+		if be.Reason == ReasonInvalid && be.Index != n {
+			t.Errorf("invalid, but not a record's offset delta: %v", err)
 		}
 		return
 	}
@@ -1062,9 +1183,9 @@ func checkRecords(t *testing.T, section []byte, count int32) {
 		}
 		if !bytes.Equal(kr.Key, r.Key) || (kr.Key == nil) != (r.Key == nil) ||
 			!bytes.Equal(kr.Value, r.Value) || (kr.Value == nil) != (r.Value == nil) ||
-			len(kr.Headers) != r.NumHeaders || kr.Attributes != r.Attributes {
-			t.Errorf("record %d: got key %s value %s, %d headers; kmsg %s %s, %d headers", r.Index,
-				fmtBytes(r.Key), fmtBytes(r.Value), r.NumHeaders, fmtBytes(kr.Key), fmtBytes(kr.Value), len(kr.Headers))
+			len(kr.Headers) != r.NumHeaders || kr.Attributes != r.Attributes || int(kr.OffsetDelta) != r.Index {
+			t.Errorf("record %d: got key %s value %s, %d headers; kmsg %s %s, %d headers, offset delta %d", r.Index,
+				fmtBytes(r.Key), fmtBytes(r.Value), r.NumHeaders, fmtBytes(kr.Key), fmtBytes(kr.Value), len(kr.Headers), kr.OffsetDelta)
 		}
 		i := 0
 		r.EachHeader(func(h Header) bool {
@@ -1081,9 +1202,17 @@ func checkRecords(t *testing.T, section []byte, count int32) {
 	}
 }
 
+// offsetDeltaSeeds are the offset deltas of the fuzz seeds whose records
+// are refused for them (and one whose are not): out of order, a gap, a
+// duplicate, starting at 1, and a lone record at 3.
+var offsetDeltaSeeds = [][]int32{{0, 1, 2}, {0, 2, 1}, {0, 1, 3}, {0, 1, 1}, {1, 2, 3}, {3}}
+
 func FuzzRecords(f *testing.F) {
 	f.Add(appendRecords(nil, sampleRecs()...), int32(len(sampleRecs())))
 	f.Add(cat(withLength(rec0, 0), withLength(rec1, 0), withLength(rec2, 0)), int32(3))
+	for _, deltas := range offsetDeltaSeeds {
+		f.Add(deltaRecords(deltas...), int32(len(deltas)))
+	}
 	f.Fuzz(func(t *testing.T, section []byte, count int32) {
 		checkRecords(t, section, count)
 	})
@@ -1097,6 +1226,9 @@ func FuzzRecords(f *testing.F) {
 func FuzzReadBatch(f *testing.F) {
 	for _, c := range codecs {
 		f.Add(makeBatch(f, batchOpts{producerID: 1, baseSeq: 0}.with(c.codec), sampleRecs()...))
+		for _, deltas := range offsetDeltaSeeds {
+			f.Add(deltaBatch(f, c.codec, int32(len(deltas)-1), deltas...))
+		}
 	}
 	d := NewDecompressor(1 << 20)
 	f.Fuzz(func(t *testing.T, in []byte) {

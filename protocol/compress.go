@@ -89,14 +89,14 @@ func (d *Decompressor) Decompress(dst []byte, codec int, src []byte) ([]byte, er
 	case CodecZstd:
 		out, err = d.unzstd(dst[:0], src)
 	default:
-		return nil, &BatchError{Reason: ReasonInvalid, Msg: fmt.Sprintf("unknown compression codec %d", codec)}
+		return nil, &BatchError{Reason: ReasonInvalid, Index: -1, Msg: fmt.Sprintf("unknown compression codec %d", codec)}
 	}
 	if err != nil {
 		var be *BatchError
 		if errors.As(err, &be) {
 			return nil, err
 		}
-		return nil, &BatchError{Reason: ReasonCorrupt, Msg: fmt.Sprintf("%s: %v", codecName(codec), err)}
+		return nil, &BatchError{Reason: ReasonCorrupt, Index: -1, Msg: fmt.Sprintf("%s: %v", codecName(codec), err)}
 	}
 	return out, nil
 }
@@ -116,7 +116,7 @@ func codecName(c int) string {
 }
 
 func (d *Decompressor) tooLarge(codec int) error {
-	return &BatchError{Reason: ReasonTooLarge, Msg: fmt.Sprintf("%s records decompress to more than %d bytes", codecName(codec), d.max)}
+	return &BatchError{Reason: ReasonTooLarge, Index: -1, Msg: fmt.Sprintf("%s records decompress to more than %d bytes", codecName(codec), d.max)}
 }
 
 // readLimited reads r to its end into dst, failing past d.max. dst

@@ -64,8 +64,15 @@ const (
 // BatchError describes a record batch that cannot be accepted.
 type BatchError struct {
 	Reason string // ReasonCorrupt, ReasonInvalid or ReasonTooLarge
-	Index  int    // the record concerned, when the error is about one
-	Msg    string
+	Index  int    // the record concerned (its batch_index); -1 when the batch as a whole is at fault
+	Msg    string // what is wrong, without the record's index
 }
 
-func (e *BatchError) Error() string { return e.Msg }
+// Error reads like "record 2: offset delta 3, want 2 ..." for a record,
+// and is Msg alone for the batch.
+func (e *BatchError) Error() string {
+	if e.Index < 0 {
+		return e.Msg
+	}
+	return fmt.Sprintf("record %d: %s", e.Index, e.Msg)
+}

@@ -281,3 +281,55 @@ func TestEnforceEveryFailingRecordListed(t *testing.T) {
 	wantRejected(t, 12, p, want, "many[0]", "record 0")
 	wantLanded(t, e, "many", 0)
 }
+
+// A schema-valid record whose offset delta is not its index is refused
+// with INVALID_RECORD naming it, and nothing of its batch lands; a valid
+// partition of the same request lands. Kafka would store such a batch of
+// a raw client as sent (it assigns an uncompressed batch's offsets in
+// place), and consumers would then read the record at another record's
+// offset.
+func TestEnforceRejectsBadOffsetDelta(t *testing.T) {
+	t.Parallel()
+	reg := enforcetest.NewRegistry(t)
+	id := reg.Avro(t, "deltas-value", orderAvro).ID
+	e := enforced(t, reg, "", kfake.NumBrokers(1), kfake.SeedTopics(2, "deltas"))
+	raw := leaderRaw(t, e, "deltas")
+
+	// bad encodes one schema-valid record per delta, tagged by version.
+	bad := func(codec int, v int16, deltas ...int) []byte {
+		var recs []byte
+		for i, d := range deltas {
+			recs = enforcetest.AppendRecord(recs, d, nil, framed(id, fmt.Sprintf("bad-v%d-%d", v, i)))
+		}
+		return enforcetest.BatchOf(codec, len(deltas), recs)
+	}
+	tests := []struct {
+		version int16
+		codec   int
+		deltas  []int
+		failing []int32 // record_errors batch_index (v8+)
+	}{
+		{9, protocol.CodecNone, []int{3}, []int32{0}},             // one record at delta 3
+		{12, protocol.CodecNone, []int{0, 100000, 2}, []int32{1}}, // record 1 far past the batch
+		{12, protocol.CodecZstd, []int{0, 1, 1}, []int32{2}},      // a duplicate, compressed
+		{7, protocol.CodecNone, []int{1, 2, 3}, nil},              // starting at 1; below v8 only the code
+	}
+	var want []string
+	for i, tt := range tests {
+		ok := fmt.Sprintf("ok-%d", i)
+		resp := raw.roundTrip(rawProduce(tt.version, -1,
+			part{"deltas", 0, bad(tt.codec, tt.version, tt.deltas...)},
+			part{"deltas", 1, valueBatch(framed(id, ok))}))
+		ps := produced(t, resp)["deltas"]
+		if len(ps) != 2 {
+			t.Fatalf("v%d: got %d partitions answered, want 2", tt.version, len(ps))
+		}
+		wantRejected(t, tt.version, ps[0], tt.failing, "deltas[0]", "offset delta", "batch_invalid")
+		if p := ps[1]; p.ErrorCode != 0 {
+			t.Errorf("v%d: valid partition 1: error code %d, want 0", tt.version, p.ErrorCode)
+		}
+		want = append(want, ok)
+	}
+	wantLanded(t, e, "deltas", 0)
+	wantLanded(t, e, "deltas", 1, want...)
+}

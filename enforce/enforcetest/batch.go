@@ -27,6 +27,13 @@ func Batch(codec int, recs ...Rec) []byte {
 	for i, r := range recs {
 		records = AppendRecord(records, i, r.Key, r.Value, r.Headers...)
 	}
+	return BatchOf(codec, len(recs), records)
+}
+
+// BatchOf is Batch for a records section already encoded (AppendRecord),
+// holding n records: the header says n records and a last offset delta of
+// n-1, whatever offset deltas the records carry.
+func BatchOf(codec, n int, records []byte) []byte {
 	records = compress(codec, records)
 	b := make([]byte, protocol.BatchHeaderLen, protocol.BatchHeaderLen+len(records))
 	binary.BigEndian.PutUint64(b[0:], 0)                       // base offset
@@ -34,11 +41,11 @@ func Batch(codec int, recs ...Rec) []byte {
 	binary.BigEndian.PutUint32(b[12:], 0xffffffff)             // partition leader epoch
 	b[16] = 2                                                  // magic
 	binary.BigEndian.PutUint16(b[21:], uint16(codec))          // attributes
-	binary.BigEndian.PutUint32(b[23:], uint32(len(recs)-1))    // last offset delta
+	binary.BigEndian.PutUint32(b[23:], uint32(n-1))            // last offset delta
 	binary.BigEndian.PutUint64(b[43:], 0xffffffffffffffff)     // producer id -1
 	binary.BigEndian.PutUint16(b[51:], 0xffff)                 // producer epoch -1
 	binary.BigEndian.PutUint32(b[53:], 0xffffffff)             // base sequence -1
-	binary.BigEndian.PutUint32(b[57:], uint32(len(recs)))      // record count
+	binary.BigEndian.PutUint32(b[57:], uint32(n))              // record count
 	b = append(b, records...)
 	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
 	return b
