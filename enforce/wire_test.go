@@ -71,6 +71,11 @@ func TestParseConfluent(t *testing.T) {
 			part: cat(guid, payload),
 			want: enforce.Ref{GUID: testGUID, Payload: payload},
 		},
+		{
+			name: "magic 1 guid prefix with empty payload",
+			part: guid,
+			want: enforce.Ref{GUID: testGUID, Payload: []byte{}},
+		},
 		{name: "magic 1 short", part: guid[:16], reason: enforce.ReasonNoSchemaID},
 		{
 			name:    "guid header, raw payload",
@@ -232,6 +237,7 @@ func TestReadMessageIndexes(t *testing.T) {
 		want []int
 		rest []byte
 		fail bool
+		msg  string // when failing: part of the message, if set
 	}{
 		{name: "[0] shortcut", in: cat(varints(0), msg), want: []int{0}, rest: msg},
 		{name: "[0] written in full", in: cat(varints(1, 0), msg), want: []int{0}, rest: msg},
@@ -241,9 +247,11 @@ func TestReadMessageIndexes(t *testing.T) {
 		{name: "65 deep", in: varints(slices.Repeat([]int64{65}, 66)...), fail: true},
 		{name: "count -1", in: cat(varints(-1), msg), fail: true},
 		{name: "count 2^40", in: cat(varints(1<<40), msg), fail: true},
-		{name: "count past the bytes left", in: varints(3, 1, 0), fail: true},
+		{name: "count past the bytes left", in: varints(3, 1, 0), fail: true, msg: "message index count 3 exceeds the 2 bytes left"},
 		{name: "index -3", in: cat(varints(1, -3), msg), fail: true},
+		{name: "index 2^31-1", in: varints(1, 1<<31-1), want: []int{1<<31 - 1}, rest: []byte{}},
 		{name: "index 2^31", in: varints(1, 1<<31), fail: true},
+		{name: "count equal to the bytes left", in: varints(2, 1, 0), want: []int{1, 0}, rest: []byte{}},
 		{name: "truncated count varint", in: []byte{0x80}, fail: true},
 		{name: "truncated index varint", in: []byte{0x04, 0x02, 0x80}, fail: true},
 		{name: "overlong varint", in: bytes.Repeat([]byte{0xff}, 11), fail: true},
@@ -258,6 +266,9 @@ func TestReadMessageIndexes(t *testing.T) {
 				var re *enforce.RefError
 				if !errors.As(err, &re) || re.Reason != enforce.ReasonBadIndexes {
 					t.Fatalf("got %v, %v; want a RefError with reason %s", got, err, enforce.ReasonBadIndexes)
+				}
+				if !strings.Contains(re.Msg, tt.msg) {
+					t.Errorf("got message %q, want it to contain %q", re.Msg, tt.msg)
 				}
 				return
 			}
