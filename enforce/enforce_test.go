@@ -123,6 +123,9 @@ func TestCheck(t *testing.T) {
 		{name: "duplicate guid headers", topic: "orders", batch: enforcetest.Batch(0, enforcetest.Rec{Value: []byte{0x06, 'a', 'b', 'c'}, Headers: []protocol.Header{
 			enforcetest.Header(enforcetest.ValueSchemaIDHeader, enforcetest.GUIDHeader(f.orderGUID)),
 			enforcetest.Header(enforcetest.ValueSchemaIDHeader, enforcetest.GUIDHeader(f.orderGUID))}}), reason: enforce.ReasonBadHeader, index: 0},
+		{name: "guid header with magic 2", topic: "orders", batch: enforcetest.Batch(0, enforcetest.Rec{Value: []byte{0x06, 'a', 'b', 'c'}, Headers: []protocol.Header{
+			enforcetest.Header(enforcetest.ValueSchemaIDHeader, append([]byte{2}, enforcetest.GUIDHeader(f.orderGUID)[1:]...))}}),
+			reason: enforce.ReasonBadHeader, index: 0, inMsg: "record 0: value schema-id header starts with magic byte 2; want 1 (a guid)"},
 		{name: "log instead of reject", topic: "orders", policy: "defaults: {on_failure: log}", batch: enforcetest.Batch(0, recs(avroValue(f.other))...)},
 	}
 	for _, tt := range tests {

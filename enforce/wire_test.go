@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/sr"
@@ -69,6 +70,11 @@ func TestParseConfluent(t *testing.T) {
 			name: "magic 1 guid prefix",
 			part: cat(guid, payload),
 			want: enforce.Ref{GUID: testGUID, Payload: payload},
+		},
+		{
+			name: "magic 1 guid prefix with empty payload",
+			part: guid,
+			want: enforce.Ref{GUID: testGUID, Payload: []byte{}},
 		},
 		{name: "magic 1 short", part: guid[:16], reason: enforce.ReasonNoSchemaID},
 		{
@@ -162,6 +168,60 @@ func TestParseConfluent(t *testing.T) {
 	}
 }
 
+// TestParseConfluentHeaderMagic: a schema-ID header is magic 1 and a
+// 16-byte GUID, optionally followed by message indexes. Every other magic
+// byte, and every length short of 17 bytes, is ReasonBadHeader, whatever
+// the payload holds: the part below starts with a valid ID prefix, which
+// must not be read instead.
+func TestParseConfluentHeaderMagic(t *testing.T) {
+	t.Parallel()
+	guid := enforcetest.AppendGUID(nil, testGUID)
+	withMagic := func(m byte, b []byte) []byte { return cat([]byte{m}, b[1:]) }
+	part := enforcetest.Value(9, []byte("avro-bytes"))
+	tests := []struct {
+		name    string
+		header  []byte
+		indexes []byte // for a valid header: what follows the GUID
+		inMsg   string // for an invalid one: part of the message
+	}{
+		{name: "magic 0", header: withMagic(0x00, guid), inMsg: "magic byte 0; want 1"},
+		{name: "magic 1", header: guid, indexes: []byte{}},
+		{name: "magic 2", header: withMagic(0x02, guid), inMsg: "magic byte 2; want 1"},
+		{name: "magic 0x7f", header: withMagic(0x7f, guid), inMsg: "magic byte 127; want 1"},
+		{name: "magic 0xff", header: withMagic(0xff, guid), inMsg: "magic byte 255; want 1"},
+		{name: "magic 1, 18 bytes", header: cat(guid, varints(0)), indexes: varints(0)},
+		{name: "magic 2, 18 bytes", header: withMagic(0x02, cat(guid, varints(0))), inMsg: "magic byte 2; want 1"},
+		{name: "magic 0xff, 18 bytes", header: withMagic(0xff, cat(guid, varints(0))), inMsg: "magic byte 255; want 1"},
+		{name: "magic 1, 16 bytes", header: guid[:16], inMsg: "has 16 bytes"},
+		{name: "magic 2, 16 bytes", header: withMagic(0x02, guid[:16]), inMsg: "has 16 bytes"},
+		{name: "16 bytes, no magic", header: guid[1:], inMsg: "has 16 bytes; want magic 1 and a 16-byte guid (17 bytes): the magic byte is missing?"},
+		{name: "magic 0, 5 bytes", header: enforcetest.AppendID(nil, 9), inMsg: "has 5 bytes"},
+		{name: "magic 1 alone", header: []byte{0x01}, inMsg: "has 1 byte"},
+		{name: "empty", header: []byte{}, inMsg: "has 0 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rec := enforcetest.Record(nil, part, enforcetest.Header(enforcetest.ValueSchemaIDHeader, tt.header))
+			got, err := enforce.ParseConfluentRecord(&rec, false)
+			if tt.inMsg == "" {
+				want := enforce.Ref{GUID: testGUID, InHeader: true, Payload: part, HeaderIndexes: tt.indexes}
+				if err != nil || !refEqual(got, want) {
+					t.Errorf("got %+v, %v; want %+v", got, err, want)
+				}
+				return
+			}
+			var re *enforce.RefError
+			if !errors.As(err, &re) || re.Reason != enforce.ReasonBadHeader {
+				t.Fatalf("got %+v, %v; want a RefError with reason %s", got, err, enforce.ReasonBadHeader)
+			}
+			if !strings.Contains(re.Msg, tt.inMsg) {
+				t.Errorf("got message %q, want it to contain %q", re.Msg, tt.inMsg)
+			}
+		})
+	}
+}
+
 func refEqual(a, b enforce.Ref) bool {
 	return a.ID == b.ID && a.GUID == b.GUID && a.InHeader == b.InHeader &&
 		bytes.Equal(a.Payload, b.Payload) && (a.Payload == nil) == (b.Payload == nil) &&
@@ -177,6 +237,7 @@ func TestReadMessageIndexes(t *testing.T) {
 		want []int
 		rest []byte
 		fail bool
+		msg  string // when failing: part of the message, if set
 	}{
 		{name: "[0] shortcut", in: cat(varints(0), msg), want: []int{0}, rest: msg},
 		{name: "[0] written in full", in: cat(varints(1, 0), msg), want: []int{0}, rest: msg},
@@ -186,9 +247,11 @@ func TestReadMessageIndexes(t *testing.T) {
 		{name: "65 deep", in: varints(slices.Repeat([]int64{65}, 66)...), fail: true},
 		{name: "count -1", in: cat(varints(-1), msg), fail: true},
 		{name: "count 2^40", in: cat(varints(1<<40), msg), fail: true},
-		{name: "count past the bytes left", in: varints(3, 1, 0), fail: true},
+		{name: "count past the bytes left", in: varints(3, 1, 0), fail: true, msg: "message index count 3 exceeds the 2 bytes left"},
 		{name: "index -3", in: cat(varints(1, -3), msg), fail: true},
+		{name: "index 2^31-1", in: varints(1, 1<<31-1), want: []int{1<<31 - 1}, rest: []byte{}},
 		{name: "index 2^31", in: varints(1, 1<<31), fail: true},
+		{name: "count equal to the bytes left", in: varints(2, 1, 0), want: []int{1, 0}, rest: []byte{}},
 		{name: "truncated count varint", in: []byte{0x80}, fail: true},
 		{name: "truncated index varint", in: []byte{0x04, 0x02, 0x80}, fail: true},
 		{name: "overlong varint", in: bytes.Repeat([]byte{0xff}, 11), fail: true},
@@ -203,6 +266,9 @@ func TestReadMessageIndexes(t *testing.T) {
 				var re *enforce.RefError
 				if !errors.As(err, &re) || re.Reason != enforce.ReasonBadIndexes {
 					t.Fatalf("got %v, %v; want a RefError with reason %s", got, err, enforce.ReasonBadIndexes)
+				}
+				if !strings.Contains(re.Msg, tt.msg) {
+					t.Errorf("got message %q, want it to contain %q", re.Msg, tt.msg)
 				}
 				return
 			}
@@ -369,8 +435,9 @@ func BenchmarkParseConfluentRecord(b *testing.B) {
 }
 
 // FuzzParseConfluent: never panic; a success has exactly one of ID and
-// GUID, payload and header indexes alias the input, and Message splits
-// without panicking or growing a full-capacity buffer.
+// GUID, is read from a header only when there is exactly one, of magic 1
+// and at least 17 bytes, payload and header indexes alias the input, and
+// Message splits without panicking or growing a full-capacity buffer.
 func FuzzParseConfluent(f *testing.F) {
 	f.Fuzz(func(t *testing.T, part []byte, nullPart bool, headers int, header []byte, nullHeader bool) {
 		if nullPart {
@@ -396,6 +463,9 @@ func FuzzParseConfluent(f *testing.F) {
 		}
 		if !bytes.HasSuffix(part, ref.Payload) || !bytes.HasSuffix(header, ref.HeaderIndexes) {
 			t.Fatalf("ref %+v is not made of its input", ref)
+		}
+		if ref.InHeader != (h.Count == 1) || ref.InHeader && (len(header) < 17 || header[0] != 1) {
+			t.Fatalf("ref %+v from %d headers, the first %x: want a header read only when it is the one, of magic 1 and 17 bytes or more", ref, h.Count, header)
 		}
 		for _, typ := range []sr.SchemaType{sr.TypeAvro, sr.TypeProtobuf, sr.TypeJSON} {
 			buf := make([]int, 0, enforce.MaxMessageIndexes)

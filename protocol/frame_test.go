@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"runtime/metrics"
 	"strings"
 	"testing"
@@ -25,6 +26,20 @@ func heapAllocBytes(f func()) uint64 {
 	f()
 	metrics.Read(s)
 	return s[0].Value.Uint64() - before
+}
+
+// allocatedBytes returns the bytes allocated on the heap, by the whole
+// process, while f runs. runtime.ReadMemStats flushes every P's allocation
+// cache, so unlike heapAllocBytes it charges f with nothing allocated
+// before f began; what other goroutines allocate meanwhile still counts.
+// It stops the world twice, which suits tests, not fuzz targets.
+func allocatedBytes(f func()) uint64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	before := m.TotalAlloc
+	f()
+	runtime.ReadMemStats(&m)
+	return m.TotalAlloc - before
 }
 
 // maxFuzzAlloc bounds what one call of a decoder may allocate for an input

@@ -188,9 +188,9 @@ func FuzzAvro(f *testing.F) {
 	}
 	f.Add(append([]byte{2}, avroListBytes(MaxDepth+1)...))
 	f.Add(append([]byte{4}, avroVarints(nil, 3, -2, 2, 4, 0)...))
-	// The hand-built invalid payloads seed too, with their own schemas
-	// added to the set.
-	for _, tt := range avroInvalidCases(f) {
+	// The hand-built invalid and boundary payloads seed too, with their
+	// own schemas added to the set.
+	for _, tt := range append(avroInvalidCases(f), avroBoundaryCases()...) {
 		i := slices.Index(texts, tt.schema)
 		if i < 0 {
 			i = len(texts)
@@ -210,11 +210,11 @@ func FuzzAvro(f *testing.F) {
 }
 
 // TestAvroAgreesWithHamba runs the fuzz comparison on the hand-built
-// cases, so each documented exception shows up in a plain test run, and
-// checks that the comparison sees trailing bytes.
+// and boundary cases, so each documented exception shows up in a plain
+// test run, and checks that the comparison sees trailing bytes.
 func TestAvroAgreesWithHamba(t *testing.T) {
 	t.Parallel()
-	for _, tt := range avroInvalidCases(t) {
+	for _, tt := range append(avroInvalidCases(t), avroBoundaryCases()...) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := avroParse(t, tt.schema)
 			v, err := NewAvro(s)

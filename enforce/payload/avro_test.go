@@ -293,7 +293,8 @@ func TestAvroValid(t *testing.T) {
 	}
 }
 
-// avroInvalidCase is a payload the validator refuses, with its error.
+// avroInvalidCase is a payload the validator refuses, with its error; in
+// avroBoundaryCases, want is "" for a payload it accepts.
 type avroInvalidCase struct {
 	name   string
 	schema string
@@ -376,6 +377,120 @@ func TestAvroInvalid(t *testing.T) {
 				t.Fatalf("Validate(%x) = %v, want *Error %q", tt.data, err, tt.want)
 			}
 			if got := err.Error(); got != tt.want {
+				t.Errorf("Validate(%x) = %q, want %q", tt.data, got, tt.want)
+			}
+		})
+	}
+}
+
+// avroNested is n arrays (kind "array") or maps (kind "map") nested in one
+// another around null, and a payload that holds one item at every level.
+func avroNested(kind string, n int) (schema string, data []byte) {
+	schema = `"null"`
+	for range n {
+		if kind == "array" {
+			schema = `{"type": "array", "items": ` + schema + `}`
+			data = avroVarints(data, 1) // a block of one item
+		} else {
+			schema = `{"type": "map", "values": ` + schema + `}`
+			data = avroVarints(data, 1, 0) // a block of one entry, key ""
+		}
+	}
+	return schema, append(data, make([]byte, n)...) // the end of each level
+}
+
+// avroBoundaryCases are payloads exactly at each bound the validator
+// checks, and one past it; want is "" for a valid payload. Each bound is
+// met from both sides so that an off-by-one in its comparison fails one
+// of the two.
+func avroBoundaryCases() []avroInvalidCase {
+	const (
+		enum3   = `{"type": "enum", "name": "E", "symbols": ["A", "B", "C"]}`
+		union2  = `["null", "long"]`
+		fixed   = `{"type": "fixed", "name": "F", "size": 16}`
+		dec     = `{"type": "bytes", "logicalType": "decimal", "precision": 4, "scale": 1}`
+		texts   = `{"type": "array", "items": "string"}`
+		floats  = `{"type": "array", "items": "double"}`
+		nulls   = `{"type": "array", "items": "null"}`
+		nullMap = `{"type": "map", "values": "null"}`
+	)
+	arrays100, arrays100Data := avroNested("array", MaxDepth)
+	arrays101, arrays101Data := avroNested("array", MaxDepth+1)
+	maps100, maps100Data := avroNested("map", MaxDepth)
+	maps101, maps101Data := avroNested("map", MaxDepth+1)
+	nested := "nested deeper than 100 records, arrays and maps"
+	ten := func(last byte) []byte { return append(bytes.Repeat([]byte{0x80}, 9), last) }
+	return []avroInvalidCase{
+		{"enum index 0", enum3, avroVarints(nil, 0), ""},
+		{"enum index 2, the last symbol", enum3, avroVarints(nil, 2), ""},
+		{"enum index 3, one past the last", enum3, avroVarints(nil, 3), "enum index 3 out of range (3 symbols)"},
+		{"enum index -1", enum3, avroVarints(nil, -1), "enum index -1 out of range (3 symbols)"},
+		{"union index 1, the last branch", union2, avroVarints(nil, 1, 7), ""},
+		{"union index 2, one past the last", union2, avroVarints(nil, 2, 7), "union index 2 out of range (union has 2 branches)"},
+		{"fixed one byte short", fixed, make([]byte, 15), "truncated: fixed needs 16 bytes but 15 bytes left"},
+		{"fixed exact", fixed, make([]byte, 16), ""},
+		{"fixed one byte long", fixed, make([]byte, 17), "1 byte left after the end of the value"},
+		{"float one byte short", `"float"`, make([]byte, 3), "truncated: float needs 4 bytes but 3 bytes left"},
+		{"float exact", `"float"`, make([]byte, 4), ""},
+		{"double one byte short", `"double"`, make([]byte, 7), "truncated: double needs 8 bytes but 7 bytes left"},
+		{"double exact", `"double"`, make([]byte, 8), ""},
+		{"boolean 1", `"boolean"`, []byte{1}, ""},
+		{"boolean 2", `"boolean"`, []byte{2}, "boolean byte 0x02 is neither 0 nor 1"},
+		// ints: the fifth varint byte holds 4 bits, so 0x0f is its largest.
+		{"int 2^31-1", `"int"`, avroVarints(nil, math.MaxInt32), ""},                      // fe ff ff ff 0f
+		{"int 2^31", `"int"`, avroVarints(nil, math.MaxInt32+1), "int overflows 32 bits"}, // 80 80 80 80 10
+		{"int -2^31", `"int"`, avroVarints(nil, math.MinInt32), ""},                       // ff ff ff ff 0f
+		{"int -2^31-1", `"int"`, avroVarints(nil, math.MinInt32-1), "int overflows 32 bits"},
+		{"int in 5 bytes", `"int"`, []byte{0x80, 0x80, 0x80, 0x80, 0x00}, ""},
+		{"int in 6 bytes", `"int"`, []byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x00}, "int overflows: varint longer than 5 bytes"},
+		{"enum index 2^31", enum3, avroVarints(nil, math.MaxInt32+1), "enum index overflows 32 bits"},
+		// longs: the tenth varint byte holds 1 bit.
+		{"long 2^63-1", `"long"`, avroVarints(nil, math.MaxInt64), ""}, // fe ff ff ff ff ff ff ff ff 01
+		{"long -2^63", `"long"`, avroVarints(nil, math.MinInt64), ""},  // ff ff ff ff ff ff ff ff ff 01
+		{"long tenth byte 0x01", `"long"`, ten(0x01), ""},
+		{"long tenth byte 0x02", `"long"`, ten(0x02), "long overflows 64 bits"},
+		{"long in 10 bytes", `"long"`, ten(0x00), ""},
+		{"long in 11 bytes", `"long"`, append(ten(0x80), 0x00), "long overflows: varint longer than 10 bytes"},
+		{"string length equal to the bytes left", `"string"`, avroStr(nil, "abc"), ""},
+		{"string length one past the bytes left", `"string"`, avroCat(avroVarints(nil, 4), []byte("abc")), "truncated: string length 4 but 3 bytes left"},
+		{"bytes length equal to the bytes left", `"bytes"`, avroStr(nil, "abc"), ""},
+		{"bytes length one past the bytes left", `"bytes"`, avroCat(avroVarints(nil, 4), []byte("abc")), "truncated: bytes length 4 but 3 bytes left"},
+		{"decimal of 1 byte", dec, avroStr(nil, "\x05"), ""},
+		{"decimal of 0 bytes", dec, avroStr(nil, ""), "decimal with 0 bytes: its two's-complement value needs at least 1"},
+		{"array block size equal to the bytes left", texts, avroCat(avroVarints(nil, -1, 3), avroStr(nil, "a"), avroVarints(nil, 0)),
+			"array block size 3 but its 1 items took 2 bytes"},
+		{"array block size one past the bytes left", texts, avroCat(avroVarints(nil, -1, 4), avroStr(nil, "a"), avroVarints(nil, 0)),
+			"truncated: array block size 4 but 3 bytes left"},
+		{"array block size exact", texts, avroCat(avroVarints(nil, -1, 2), avroStr(nil, "a"), avroVarints(nil, 0)), ""},
+		{"array block of fixed-size items, exact", floats, avroCat(avroVarints(nil, 3), make([]byte, 24), avroVarints(nil, 0)), ""},
+		{"array block of fixed-size items, one byte short", floats, avroCat(avroVarints(nil, 3), make([]byte, 23)),
+			"truncated: array block of 3 items of 8 bytes each but 23 bytes left"},
+		{"array of nulls, one block at the item limit", nulls, avroVarints(nil, avroMaxItems, 0), ""},
+		{"array of nulls, one block past the item limit", nulls, avroVarints(nil, avroMaxItems+1, 0), "array has more than 2147483639 items"},
+		// Every map entry takes a byte, so a map count is refused either way;
+		// only the message shows which check refused it.
+		{"map block count at the item limit", nullMap, avroVarints(nil, avroMaxItems), "map key: truncated: no bytes left for string length"},
+		{"map block count past the item limit", nullMap, avroVarints(nil, avroMaxItems+1), "map has more than 2147483639 items"},
+		{"arrays nested at the depth limit", arrays100, arrays100Data, ""},
+		{"arrays nested one past the depth limit", arrays101, arrays101Data, strings.Repeat("array item 0: ", MaxDepth) + nested},
+		{"maps nested at the depth limit", maps100, maps100Data, ""},
+		{"maps nested one past the depth limit", maps101, maps101Data, strings.Repeat("map value: ", MaxDepth) + nested},
+		{"records nested at the depth limit", avroList, avroListBytes(MaxDepth), ""},
+		{"records nested one past the depth limit", avroList, avroListBytes(MaxDepth + 1), strings.Repeat("field next: ", MaxDepth) + nested},
+	}
+}
+
+func TestAvroBoundaries(t *testing.T) {
+	t.Parallel()
+	for _, tt := range avroBoundaryCases() {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			v := avroCompile(t, tt.schema)
+			got := ""
+			if err := v.Validate(tt.data, nil, Options{}); err != nil {
+				got = err.Error()
+			}
+			if got != tt.want {
 				t.Errorf("Validate(%x) = %q, want %q", tt.data, got, tt.want)
 			}
 		})

@@ -42,6 +42,9 @@ func FuzzJSONValidate(f *testing.F) {
 	for _, tc := range jsonCases {
 		f.Add([]byte(tc.data))
 	}
+	for _, tc := range jsonBoundaryCases() {
+		f.Add([]byte(tc.data))
+	}
 	for _, s := range []string{
 		`[1,"ab",3,"cd"]`, `[1,1]`, `{"x-a":true,"a":1,"b":[1,2]}`, `"me@example.com"`,
 		`"\ud800"`, `"\ud800\u0041"`, `"\udc00\ud800"`, `"\ud83d\ude00"`, `-0.0e-0`, `1E+2`,

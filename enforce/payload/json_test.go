@@ -209,6 +209,57 @@ func TestJSONDepth(t *testing.T) {
 	}
 }
 
+// jsonBoundaryCases are payloads exactly at each limit of jsonParse and one
+// past it, valid against any schema when they parse; want is "" for a
+// payload within the limits. Plain nesting of arrays and of objects is in
+// TestJSONDepth.
+func jsonBoundaryCases() []struct{ name, data, want string } {
+	digits := func(n int) string { return "1" + strings.Repeat("0", n-1) }
+	// Objects holding arrays, 2 levels a pair, around a last level.
+	mixed := func(pairs int, last string) string {
+		return strings.Repeat(`{"a":[`, pairs) + last + strings.Repeat("]}", pairs)
+	}
+	// Siblings at the deepest level, closed in every way a level closes.
+	siblings := strings.Repeat("[", MaxDepth-1) + `[],{},[1,2],{"a":1,"b":2},[],{}` + strings.Repeat("]", MaxDepth-1)
+	return []struct{ name, data, want string }{
+		{"objects and arrays at the depth limit", mixed(MaxDepth/2, ""), ""},
+		{"objects and arrays one past the depth limit", mixed(MaxDepth/2, "[]"), "$: JSON nested deeper than 100 levels at byte 300"},
+		{"closed siblings at the depth limit", siblings, ""},
+		{"number of 100 bytes", digits(100), ""},
+		{"number of 101 bytes", digits(101), "$: number at byte 0 is longer than 100 bytes: too long to check exactly"},
+		{"negative number of 100 bytes", "-" + digits(99), ""},
+		{"negative number of 101 bytes", "-" + digits(100), "$: number at byte 0 is longer than 100 bytes: too long to check exactly"},
+		{"fraction and exponent in 100 bytes", "0." + digits(92) + "e-1000", ""},
+		{"fraction and exponent in 101 bytes", "0." + digits(93) + "e-1000", "$: number at byte 0 is longer than 100 bytes: too long to check exactly"},
+		{"number of 100 bytes in an array", "[" + digits(100) + "]", ""},
+		{"exponent 1000", "1e1000", ""},
+		{"exponent 1001", "1e1001", "$: number at byte 0 has an exponent beyond 1000: too large to check exactly"},
+		{"exponent +1000", "1E+1000", ""},
+		{"exponent -1000", "-1e-1000", ""},
+		{"exponent -1001", "-1e-1001", "$: number at byte 0 has an exponent beyond 1000: too large to check exactly"},
+		{"exponent 1000 with leading zeros", "1e0001000", ""},
+		{"exponent 10000", "1e10000", "$: number at byte 0 has an exponent beyond 1000: too large to check exactly"},
+		{"exponent 2^64, 0 if it wrapped", "1e18446744073709551616", "$: number at byte 0 has an exponent beyond 1000: too large to check exactly"},
+	}
+}
+
+func TestJSONBoundaries(t *testing.T) {
+	t.Parallel()
+	v, err := NewJSON(`{}`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range jsonBoundaryCases() {
+		got := ""
+		if err := v.Validate([]byte(tc.data), nil, Options{}); err != nil {
+			got = err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
 // Numbers are compared exactly, not as float64s.
 func TestJSONExactNumbers(t *testing.T) {
 	t.Parallel()

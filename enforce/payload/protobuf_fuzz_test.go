@@ -1,6 +1,7 @@
 package payload_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -10,7 +11,8 @@ import (
 )
 
 // protoFuzzTypes are the messages FuzzProtobufValidate picks from, each
-// with a valid payload for the seed corpus.
+// with a valid payload for the seed corpus; protoBoundaryCases of these
+// messages seed it too.
 var protoFuzzTypes = []struct{ msg, text string }{
 	{"test.Scalars", `d: 1.5 f: -2.25 i32: -7 i64: 300 u32: 4 u64: 5 s32: -1 s64: 2 fx32: 3 fx64: 4 sfx32: -5 sfx64: 6
 		b: true s: "héllo" by: "\x00\xff" color: GREEN opt: 0 far: "x"`},
@@ -55,6 +57,12 @@ func FuzzProtobufValidate(f *testing.F) {
 		f.Add(data, uint8(i), true)
 		if len(data) > 3 {
 			f.Add(data[:len(data)/2], uint8(i), false)
+		}
+	}
+	for _, tt := range protoBoundaryCases() {
+		i := slices.IndexFunc(protoFuzzTypes, func(ft struct{ msg, text string }) bool { return ft.msg == tt.msg })
+		if i >= 0 && tt.indexes == nil {
+			f.Add(tt.data, uint8(i), tt.allow)
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte, sel uint8, allow bool) {

@@ -1,6 +1,7 @@
 package payload_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -570,15 +571,7 @@ func TestProtobufInvalid(t *testing.T) {
 		}
 		return b
 	}
-	tests := []struct {
-		name    string
-		msg     string
-		indexes []int // nil: the message's own
-		data    []byte
-		allow   bool
-		want    string // the error's text; "" is valid
-		diff    bool   // a documented difference from protobuf-go
-	}{
+	tests := []protoCase{
 		{name: "wrong wire type for string", msg: "test.Scalars",
 			data: protoB{}.tag(14, 0).varint(1),
 			want: "field s: wire type 0 (varint) for a string field"},
@@ -735,36 +728,179 @@ func TestProtobufInvalid(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			md, ix := p.message(t, tt.msg)
-			if tt.indexes != nil {
-				ix = tt.indexes
-			}
-			v := p.validator(t, md)
-			err := v.Validate(tt.data, ix, payload.Options{AllowUnknownFields: tt.allow})
-			got := ""
-			if err != nil {
-				got = err.Error()
-				var pe *payload.Error
-				if !errors.As(err, &pe) {
-					t.Errorf("got %T, want *payload.Error", err)
-				}
-			}
-			if got != tt.want {
-				t.Errorf("got  %q\nwant %q\n(payload %x)", got, tt.want, tt.data)
-			}
-			if tt.indexes != nil {
-				return
-			}
-			if tt.diff {
-				// protobuf-go itself, on the real schema, accepts it.
-				if err := proto.Unmarshal(tt.data, dynamicpb.NewMessage(md)); err != nil {
-					t.Errorf("marked as a difference from protobuf-go, but proto.Unmarshal fails too: %v", err)
-				}
-				return
-			}
-			if oracle := p.oracle(p.shadowMessage(t, tt.msg), tt.data, tt.allow); (oracle == nil) != (err == nil) {
-				t.Errorf("protobuf-go disagrees: %v", oracle)
-			}
+			tt.check(t, p)
+		})
+	}
+}
+
+// protoCase is a payload of message msg and the validator's verdict on it.
+type protoCase struct {
+	name    string
+	msg     string
+	indexes []int // nil: the message's own
+	data    []byte
+	allow   bool
+	want    string // the error's text; "" is valid
+	diff    bool   // a documented difference from protobuf-go
+}
+
+// check validates tt.data and compares the verdict with tt.want and, when
+// the message is selected by its own indexes, with protobuf-go's.
+func (tt protoCase) check(t *testing.T, p *protoTestFiles) {
+	t.Helper()
+	md, ix := p.message(t, tt.msg)
+	if tt.indexes != nil {
+		ix = tt.indexes
+	}
+	v := p.validator(t, md)
+	err := v.Validate(tt.data, ix, payload.Options{AllowUnknownFields: tt.allow})
+	got := ""
+	if err != nil {
+		got = err.Error()
+		var pe *payload.Error
+		if !errors.As(err, &pe) {
+			t.Errorf("got %T, want *payload.Error", err)
+		}
+	}
+	if got != tt.want {
+		t.Errorf("got  %q\nwant %q\n(payload %x)", got, tt.want, tt.data)
+	}
+	if tt.indexes != nil {
+		return
+	}
+	if tt.diff {
+		// protobuf-go itself, on the real schema, accepts it.
+		if err := proto.Unmarshal(tt.data, dynamicpb.NewMessage(md)); err != nil {
+			t.Errorf("marked as a difference from protobuf-go, but proto.Unmarshal fails too: %v", err)
+		}
+		return
+	}
+	if oracle := p.oracle(p.shadowMessage(t, tt.msg), tt.data, tt.allow); (oracle == nil) != (err == nil) {
+		t.Errorf("protobuf-go disagrees: %v", oracle)
+	}
+}
+
+// protoBoundaryCases are payloads exactly at each bound the walker checks,
+// and one past it, so that an off-by-one in a comparison fails one of the
+// two. Nesting depth (depth 100 and depth bomb, unknown groups 99 deep and
+// unknown group bomb) and required-field words (TestProtobufManyRequired)
+// are met from both sides elsewhere.
+func protoBoundaryCases() []protoCase {
+	ten := func(last byte) []byte { return append(bytes.Repeat([]byte{0x80}, 9), last) }
+	const maxInt32 = 1<<31 - 1
+	return []protoCase{
+		// test.Scalars declares fields 1 to 17 (and 5000): its dense table
+		// of field numbers has 18 entries.
+		{name: "one-byte tag of field 1", msg: "test.Scalars",
+			data: protoB{}.raw(0x09).fixed64(0)}, // field 1, wire type 1
+		{name: "one-byte tag of field 0, wire type 5", msg: "test.Scalars", allow: true,
+			data: protoB{}.raw(0x05).fixed32(0),
+			want: "tag at byte 0 has field number 0"},
+		{name: "one-byte tag of field 0, wire type 7", msg: "test.Scalars", allow: true,
+			data: protoB{}.raw(0x07),
+			want: "tag at byte 0 has field number 0"},
+		{name: "two-byte tag of field 1", msg: "test.Scalars",
+			data: protoB{}.raw(0x89, 0x00).fixed64(0)}, // non-minimal: field 1, wire type 1
+		{name: "two-byte tag of field 0", msg: "test.Scalars", allow: true,
+			data: protoB{}.raw(0x80, 0x00).varint(1),
+			want: "tag at byte 0 has field number 0"},
+		{name: "last field of the dense table", msg: "test.Scalars",
+			data: protoB{}.tag(17, 0).varint(1)},
+		{name: "first number past the dense table", msg: "test.Scalars",
+			data: protoB{}.tag(18, 0).varint(1),
+			want: "unknown field 18 (wire type 0) at byte 0"},
+		{name: "field number 2^29-1", msg: "test.Scalars", allow: true,
+			data: protoB{}.tag(protowire.MaxValidNumber, 0).varint(1)},
+		{name: "field number 2^29-1 unknown", msg: "test.Scalars",
+			data: protoB{}.tag(protowire.MaxValidNumber, 0).varint(1),
+			want: "unknown field 536870911 (wire type 0) at byte 0"},
+		{name: "field number 2^29", msg: "test.Scalars", allow: true,
+			data: protoB{}.varint(uint64(protowire.MaxValidNumber+1) << 3).varint(1),
+			want: "tag at byte 0 has field number 536870912, above the maximum 536870911"},
+		// Inside an unknown group only the tag's own limit, 2^31-1, applies.
+		{name: "field number 2^31-1 in an unknown group", msg: "test.Scalars", allow: true,
+			data: protoB{}.tag(50, 3).varint(maxInt32<<3).varint(1).tag(50, 4)},
+		{name: "field number 2^31 in an unknown group", msg: "test.Scalars", allow: true,
+			data: protoB{}.tag(50, 3).varint((maxInt32+1)<<3).varint(1).tag(50, 4),
+			want: "unknown field 50: tag at byte 2 has field number 2147483648, above the maximum 536870911"},
+		{name: "varint of 1 byte, 0x7f", msg: "test.Scalars",
+			data: protoB{}.tag(4, 0).raw(0x7f)},
+		{name: "varint cut after 0x80", msg: "test.Scalars",
+			data: protoB{}.tag(4, 0).raw(0x80),
+			want: "field i64: truncated: data ends inside a varint"},
+		{name: "varint of 10 bytes", msg: "test.Scalars",
+			data: protoB{}.tag(4, 0).raw(ten(0x01)...)},
+		{name: "varint of 10 bytes, tenth above 1", msg: "test.Scalars",
+			data: protoB{}.tag(4, 0).raw(ten(0x02)...),
+			want: "field i64: varint longer than 10 bytes"},
+		{name: "varint of 11 bytes", msg: "test.Scalars",
+			data: protoB{}.tag(4, 0).raw(ten(0x80)...).raw(0x00),
+			want: "field i64: varint longer than 10 bytes"},
+		{name: "fixed32 exact", msg: "test.Scalars",
+			data: protoB{}.tag(2, 5).raw(0, 0, 0, 0)},
+		{name: "fixed32 one byte short", msg: "test.Scalars",
+			data: protoB{}.tag(2, 5).raw(0, 0, 0),
+			want: "field f: truncated: 4-byte value but 3 bytes left"},
+		{name: "fixed64 exact", msg: "test.Scalars",
+			data: protoB{}.tag(1, 1).raw(0, 0, 0, 0, 0, 0, 0, 0)},
+		{name: "fixed64 one byte short", msg: "test.Scalars",
+			data: protoB{}.tag(1, 1).raw(0, 0, 0, 0, 0, 0, 0),
+			want: "field d: truncated: 8-byte value but 7 bytes left"},
+		{name: "length equal to the bytes left", msg: "test.Scalars",
+			data: protoB{}.tag(15, 2).varint(3).raw(1, 2, 3)},
+		{name: "length one past the bytes left", msg: "test.Scalars",
+			data: protoB{}.tag(15, 2).varint(4).raw(1, 2, 3),
+			want: "field by: truncated: length 4 but 3 bytes left"},
+		{name: "two-byte length equal to the bytes left", msg: "test.Scalars",
+			data: protoB{}.tag(15, 2).varint(128).raw(make([]byte, 128)...)},
+		{name: "two-byte length one past the bytes left", msg: "test.Scalars",
+			data: protoB{}.tag(15, 2).varint(129).raw(make([]byte, 128)...),
+			want: "field by: truncated: length 129 but 128 bytes left"},
+		{name: "message length equal to the bytes left", msg: "test.Repeated",
+			data: protoB{}.tag(8, 2).varint(3).tag(1, 2).str("x")},
+		{name: "message length one past the bytes left", msg: "test.Repeated",
+			data: protoB{}.tag(8, 2).varint(4).tag(1, 2).str("x"),
+			want: "field items[0]: truncated: length 4 but 3 bytes left"},
+		{name: "packed run length equal to the bytes left", msg: "test.Repeated",
+			data: protoB{}.tag(1, 2).varint(3).raw(1, 2, 3)},
+		{name: "packed run length one past the bytes left", msg: "test.Repeated",
+			data: protoB{}.tag(1, 2).varint(4).raw(1, 2, 3),
+			want: "field packed_i32[0]: truncated: length 4 but 3 bytes left"},
+		{name: "unknown length equal to the bytes left", msg: "test.Scalars", allow: true,
+			data: protoB{}.tag(99, 2).varint(3).raw(1, 2, 3)},
+		{name: "unknown length one past the bytes left", msg: "test.Scalars", allow: true,
+			data: protoB{}.tag(99, 2).varint(4).raw(1, 2, 3),
+			want: "unknown field 99: truncated: length 4 but 3 bytes left"},
+		{name: "unknown fixed32 exact", msg: "test.Scalars", allow: true,
+			data: protoB{}.tag(99, 5).raw(0, 0, 0, 0)},
+		{name: "unknown fixed32 one byte short", msg: "test.Scalars", allow: true,
+			data: protoB{}.tag(99, 5).raw(0, 0, 0),
+			want: "unknown field 99: truncated: 4-byte value but 3 bytes left"},
+		{name: "unknown fixed64 exact", msg: "test.Scalars", allow: true,
+			data: protoB{}.tag(99, 1).raw(0, 0, 0, 0, 0, 0, 0, 0)},
+		{name: "unknown fixed64 one byte short", msg: "test.Scalars", allow: true,
+			data: protoB{}.tag(99, 1).raw(0, 0, 0, 0, 0, 0, 0),
+			want: "unknown field 99: truncated: 8-byte value but 7 bytes left"},
+		// test/all.proto has 9 top-level messages; test.Outer (6) nests
+		// Inner, which nests one message, Deepest.
+		{name: "index of the first message", msg: "test.Scalars", indexes: []int{0}},
+		{name: "index of the last message", msg: "test.Scalars", indexes: []int{8}},
+		{name: "index one past the last message", msg: "test.Scalars", indexes: []int{9},
+			want: "message indexes [9] select none of 9 messages"},
+		{name: "index of the last nested message", msg: "test.Scalars", indexes: []int{6, 0, 0},
+			data: protoB{}.tag(1, 2).str("d")},
+		{name: "index one past the last nested message", msg: "test.Scalars", indexes: []int{6, 0, 1},
+			want: "message indexes [6 0 1] select none of the 1 messages nested in test.Outer.Inner"},
+	}
+}
+
+func TestProtobufBoundaries(t *testing.T) {
+	t.Parallel()
+	p := protoTestSchemas(t)
+	for _, tt := range protoBoundaryCases() {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.check(t, p)
 		})
 	}
 }
