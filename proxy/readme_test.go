@@ -472,16 +472,14 @@ func TestReadmeVersions(t *testing.T) {
 	e.Cluster.ControlKey(int16(kmsg.ApiVersions), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
 		e.Cluster.KeepControl()
 		r := kreq.ResponseKind().(*kmsg.ApiVersionsResponse)
-		for _, k := range []kmsg.ApiVersionsResponseApiKey{
+		r.ApiKeys = append(r.ApiKeys, []kmsg.ApiVersionsResponseApiKey{
 			{ApiKey: int16(kmsg.Produce), MinVersion: int16(produceMin.Load()), MaxVersion: int16(produceMax.Load())},
 			{ApiKey: int16(kmsg.Fetch), MinVersion: 4, MaxVersion: 17},
 			{ApiKey: int16(kmsg.Metadata), MinVersion: 0, MaxVersion: 9},
 			{ApiKey: int16(kmsg.ApiVersions), MinVersion: 0, MaxVersion: 4},
 			{ApiKey: int16(kmsg.LeaderAndISR), MinVersion: 0, MaxVersion: 7},
 			{ApiKey: 999, MinVersion: 0, MaxVersion: 3},
-		} {
-			r.ApiKeys = append(r.ApiKeys, k)
-		}
+		}...)
 		r.SupportedFeatures = []kmsg.ApiVersionsResponseSupportedFeature{{Name: "transaction.version", MinVersion: 0, MaxVersion: 2}}
 		r.FinalizedFeatures = []kmsg.ApiVersionsResponseFinalizedFeature{{Name: "transaction.version", MinVersionLevel: 2, MaxVersionLevel: 2}}
 		r.FinalizedFeaturesEpoch = 1
