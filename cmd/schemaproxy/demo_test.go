@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -14,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/schemaproxy/schemaproxy/proxy/proxytest"
@@ -318,6 +322,88 @@ func TestDemoTryLines(t *testing.T) {
 				if !ok {
 					t.Errorf("Try: block:\n%s\nhas no command matching %s", demo.stdout.String(), wants[i].cmd)
 				}
+			}
+			demo.stop(t)
+		})
+	}
+}
+
+// TestDemoFlags starts the demo with --brokers, --topics and --schemas
+// and reads what it built through the proxy and from its registry: as
+// many brokers as asked, each node N served at the listen port + 1 + N;
+// the --topics and one topic per <topic>-value subject, 3 partitions
+// each; and the subjects of the --schemas files instead of the examples.
+func TestDemoFlags(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	orders := `{"type":"record","name":"Order","namespace":"com.shop","fields":[{"name":"id","type":"string"}]}`
+	for name, text := range map[string]string{"orders.avsc": orders, "orders-key.avsc": `"string"`} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name     string
+		brokers  int // what --brokers says, or the default of 3 when the flag is left out
+		args     []string
+		topics   []string
+		subjects []string
+	}{
+		{"defaults", 3, nil, []string{"memory.created"}, []string{"memory.created-value"}},
+		{"one broker and two topics", 1, []string{"--brokers", "1", "--topics", "a,b"}, []string{"a", "b", "memory.created"}, []string{"memory.created-value"}},
+		{"own schemas", 2, []string{"--brokers", "2", "--schemas", dir}, []string{"orders"}, []string{"orders-key", "orders-value"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			demo, listen := startDemo(t, tt.brokers, tt.args...)
+			_, port, _ := net.SplitHostPort(listen)
+			listenPort, _ := strconv.Atoi(port)
+
+			cl, err := kgo.NewClient(kgo.SeedBrokers(listen))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			meta, err := kmsg.NewPtrMetadataRequest().RequestWith(demo.ctx, cl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var brokers, wantBrokers []string
+			for _, b := range meta.Brokers {
+				brokers = append(brokers, fmt.Sprintf("%d@%s:%d", b.NodeID, b.Host, b.Port))
+			}
+			for n := range tt.brokers {
+				wantBrokers = append(wantBrokers, fmt.Sprintf("%d@127.0.0.1:%d", n, listenPort+1+n))
+			}
+			slices.Sort(brokers)
+			if !slices.Equal(brokers, wantBrokers) {
+				t.Errorf("brokers in Metadata: got %v, want %v", brokers, wantBrokers)
+			}
+			var topics []string
+			for _, mt := range meta.Topics {
+				topics = append(topics, *mt.Topic)
+				if len(mt.Partitions) != 3 {
+					t.Errorf("topic %s: got %d partitions, want 3", *mt.Topic, len(mt.Partitions))
+				}
+			}
+			slices.Sort(topics)
+			if !slices.Equal(topics, tt.topics) {
+				t.Errorf("topics in Metadata: got %v, want %v", topics, tt.topics)
+			}
+
+			registry := regexp.MustCompile(`schema registry +(\S+)`).FindStringSubmatch(demo.stdout.String())
+			if registry == nil {
+				t.Fatalf("banner:\n%s\nnames no registry", demo.stdout.String())
+			}
+			rc, err := sr.NewClient(sr.URLs(registry[1]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			subjects, err := rc.Subjects(demo.ctx)
+			slices.Sort(subjects)
+			if err != nil || !slices.Equal(subjects, tt.subjects) {
+				t.Errorf("registry subjects: got %v, %v, want %v", subjects, err, tt.subjects)
 			}
 			demo.stop(t)
 		})
