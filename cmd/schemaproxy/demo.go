@@ -40,7 +40,7 @@ type demoConfig struct {
 }
 
 func (c *demoConfig) flags(fs *pflag.FlagSet) {
-	fs.StringVar(&c.Listen, "listen", "127.0.0.1:9192", "proxy bootstrap listener, HOST:PORT; node N is served on the port N above it")
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:9192", "proxy bootstrap listener, HOST:PORT; embedded node N (0, 1, ...) is served on this port + 1 + N")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "127.0.0.1:9190", "HOST:PORT serving /metrics, /healthz and /readyz")
 	fs.StringVar(&c.RegistryListen, "registry-listen", "127.0.0.1:8081", "HOST:PORT of the embedded schema registry (Confluent REST API)")
 	fs.IntVar(&c.Brokers, "brokers", 3, "brokers in the embedded in-process Kafka cluster")
@@ -174,7 +174,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if mode == enforce.ModePayload {
 		checks = "its schema ID against the registry and its bytes against the schema (--mode payload)"
 	}
-	fmt.Fprintf(stdout, `schemaproxy demo is running, checking every record value: %[13]s.
+	fmt.Fprintf(stdout, `schemaproxy demo is running, checking every record value: %[11]s.
 
   bootstrap (point clients here)  %[1]s
   node listeners                  %[2]s ports %[3]d..%[4]d
@@ -184,24 +184,60 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
   topics                          %[8]s
   subjects                        %[9]s
 
-Try:
-  curl -s %[5]s/subjects                   # what the registry holds
-  kcat -b %[1]s -P -t %[10]s <<< 'not avro'    # rejected: INVALID_RECORD (no schema ID)
-  kafka-avro-console-producer --bootstrap-server %[1]s --topic %[10]s \
-      --property schema.registry.url=%[5]s --property value.schema.id=%[11]d
-  %[12]s check --registry %[5]s examples/schemas
-  %[12]s check --registry %[5]s examples/evolution/incompatible
-  %[12]s register --dry-run --registry %[5]s examples/evolution/compatible
-  %[12]s check --local --previous examples/schemas examples/evolution/incompatible
-  curl -s http://%[6]s/metrics | grep -E '^schemaproxy_(records_validated|rejections)_total'
-
+%[10]s
 Ctrl-C stops it.
 `, bootstrap, host, base+1, base+c.Brokers, registry, metricsAddr, strings.Join(cluster.ListenAddrs(), ","),
-		strings.Join(topics, ", "), strings.Join(subjects, ", "), topic, id, self, checks)
+		strings.Join(topics, ", "), strings.Join(subjects, ", "), demoTry(self, bootstrap, registry, metricsAddr, topic, id, mode, c.Schemas == ""),
+		checks)
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return p.Shutdown(sctx)
+}
+
+// demoTry returns the banner's "Try:" block: commands that need nothing
+// but schemaproxy itself (and curl, for the metrics), each after a
+// comment saying what it shows. self is how to call schemaproxy; topic is
+// the topic the produce lines write to; exampleID is the ID of the
+// example schema under <topic>-value, 0 if it is not registered there
+// (then only the unframed value is tried); examples says the registry
+// holds examples/schemas, which the check lines compare with.
+func demoTry(self, bootstrap, registry, metricsAddr, topic string, exampleID int, mode enforce.Mode, examples bool) string {
+	var b strings.Builder
+	line := func(comment, format string, args ...any) {
+		fmt.Fprintf(&b, "  # %s\n  %s "+format+"\n", append([]any{comment, self}, args...)...)
+	}
+	b.WriteString("Try:\n")
+	produce := fmt.Sprintf("produce --bootstrap %s --topic %s", bootstrap, topic)
+	if exampleID != 0 {
+		line(fmt.Sprintf("a valid event (Avro, schema id %d) lands: prints its partition and offset", exampleID),
+			"%s --registry %s --example", produce, registry)
+	}
+	line("JSON without a schema ID is refused: INVALID_RECORD with the proxy's reason, exit code 1",
+		"%s --value '{\"not\":\"avro\"}'", produce)
+	if exampleID != 0 {
+		cut := "refused: INVALID_RECORD with the proxy's reason, exit code 1"
+		if mode == enforce.ModeID {
+			cut = "lands, as mode id checks the schema ID only (demo --mode payload refuses it)"
+		}
+		line("the right schema ID, but the Avro body cut short by 8 bytes: "+cut,
+			"%s --registry %s --example --cut 8", produce, registry)
+	}
+	line("every record in "+topic+", read for 3 s: what landed, and nothing that was refused",
+		"consume --bootstrap %s --topic %s --from-beginning --timeout 3s", bootstrap, topic)
+	if examples {
+		line("the example schemas against the registry: compatible, exit code 0",
+			"check --registry %s examples/schemas", registry)
+		line("an incompatible next version: INCOMPATIBLE with the reason, exit code 1",
+			"check --registry %s examples/evolution/incompatible", registry)
+		line("a compatible next version: would be registered, exit code 0",
+			"register --dry-run --registry %s examples/evolution/compatible", registry)
+		line("the same incompatibility found without a registry, exit code 1",
+			"check --local --previous examples/schemas examples/evolution/incompatible")
+	}
+	fmt.Fprintf(&b, "  # what the proxy counted: records validated and rejected, by topic and reason\n")
+	fmt.Fprintf(&b, "  curl -s http://%s/metrics | grep -E '^schemaproxy_(records_validated|rejections)_total'\n", metricsAddr)
+	return b.String()
 }
 
 // selfCommand is how the banner's commands call schemaproxy again: the

@@ -3,17 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/schemaproxy/schemaproxy/cmd/schemaproxy/console"
 	"github.com/schemaproxy/schemaproxy/cmd/schemaproxy/schemas"
 	"github.com/schemaproxy/schemaproxy/enforce"
 	"github.com/schemaproxy/schemaproxy/examples"
@@ -24,7 +23,6 @@ import (
 const (
 	smokeTopic   = "memory.created"
 	smokeSubject = smokeTopic + "-value"
-	smokeFile    = "schemas/memory.created.avsc"
 	smokeTimeout = 20 * time.Second
 )
 
@@ -48,31 +46,15 @@ func runSmoke(ctx context.Context, w io.Writer, bootstrap string, brokers []stri
 	if id == 0 {
 		return fmt.Errorf("smoke: no schema registered under %s (the smoke test needs the example schemas)", smokeSubject)
 	}
-	text, err := examples.Schemas.ReadFile(smokeFile)
+	_, schema, err := console.ExampleSchema()
 	if err != nil {
-		return err
+		return fmt.Errorf("smoke: %w", err)
 	}
-	schema, err := schemas.ParseAvro(string(text))
+	event := console.ExampleEvent(time.Now())
+	valid, err := console.EncodeExample(id, event)
 	if err != nil {
-		return fmt.Errorf("smoke: %s: %w", smokeFile, err)
+		return fmt.Errorf("smoke: %w", err)
 	}
-	user := "user-42"
-	event := examples.MemoryCreated{
-		EventID:        "evt-" + strconv.FormatInt(time.Now().UnixNano(), 36),
-		EventType:      "memory.created",
-		Timestamp:      time.Now().UTC().Format(time.RFC3339),
-		SourceService:  "schemaproxy-demo",
-		MemoryID:       "mem-1",
-		UserID:         &user,
-		ContentPreview: "The user prefers short answers.",
-		Metadata:       map[string]any{"importance": 3, "pinned": true, "lang": "en", "expires": nil},
-	}
-	payload, err := avro.Marshal(schema, event)
-	if err != nil {
-		return fmt.Errorf("smoke: encoding the event: %w", err)
-	}
-	valid := binary.BigEndian.AppendUint32([]byte{0}, uint32(id))
-	valid = append(valid, payload...)
 	invalid := []byte(`{"event_id":"evt-json","event_type":"memory.created"}`)
 	cutOff := valid[:len(valid)-8]
 

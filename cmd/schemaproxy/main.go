@@ -28,6 +28,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = serve(ctx, args, stdout, stderr)
 	case "demo":
 		err = demo(ctx, args, stdout, stderr)
+	case "produce":
+		err = produceCmd(ctx, args, os.Stdin, stdout, stderr)
+	case "consume":
+		err = consumeCmd(ctx, args, stdout, stderr)
 	case "check":
 		err = checkCmd(ctx, args, stdout, stderr)
 	case "register":
@@ -63,6 +67,9 @@ const usage = `Usage: schemaproxy [command] [flags]
 Commands:
   serve     run the proxy (the default command)
   demo      run the proxy in front of an embedded in-process Kafka cluster and registry
+  produce   produce a record (an example event, a value, or stdin lines) and
+            print where it landed or why it was refused
+  consume   print the records of a topic
   check     check a directory of schemas against a registry (or, --local, against
             previous versions); for CI
   register  check, then register what is compatible

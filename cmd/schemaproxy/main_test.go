@@ -33,6 +33,15 @@ func TestServeRejectsBadFlags(t *testing.T) {
 		{"registry not a url", []string{"--upstream", "k:9092", "--registry", "localhost:8081"}, "is not an http:// or https:// URL"},
 		{"registry cert without key", []string{"--upstream", "k:9092", "--registry", "http://r:8081", "--registry-tls-cert", "c.pem"}, "--registry-tls-cert and --registry-tls-key go together"},
 		{"password file without user", []string{"--upstream", "k:9092", "--registry", "http://r:8081", "--registry-password-file", "p"}, "needs --registry-user"},
+		{"produce without topic", []string{"produce", "--value", "v"}, "--topic is required"},
+		{"produce example and value", []string{"produce", "--topic", "t", "--example", "--registry", "http://r:8081", "--value", "v"}, "give one"},
+		{"produce example without registry", []string{"produce", "--topic", "t", "--example"}, "--example needs --registry"},
+		{"produce registry not a url", []string{"produce", "--topic", "t", "--example", "--registry", "r:8081"}, "is not an http:// or https:// URL"},
+		{"produce negative cut", []string{"produce", "--topic", "t", "--value", "v", "--cut", "-1"}, "--cut -1"},
+		{"produce cut past the value", []string{"produce", "--topic", "t", "--value", "v", "--cut", "2", "--bootstrap", "127.0.0.1:1"}, "--cut 2 is longer than value 1 (1 bytes)"},
+		{"consume without topic", []string{"consume"}, "--topic is required"},
+		{"consume negative max", []string{"consume", "--topic", "t", "--max", "-1"}, "--max -1"},
+		{"consume zero timeout", []string{"consume", "--topic", "t", "--timeout", "0s"}, "--timeout must be positive"},
 		{"missing policy file", []string{"--upstream", "k:9092", "--registry", "http://r:8081", "--policy", "/nonexistent/policy.yaml", "--metrics-listen", ""}, "--policy"},
 	}
 	for _, tt := range tests {
@@ -52,7 +61,7 @@ func TestServeRejectsBadFlags(t *testing.T) {
 
 func TestHelpExitsZero(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"help"}, {"serve", "--help"}, {"demo", "--help"}} {
+	for _, args := range [][]string{{"help"}, {"serve", "--help"}, {"demo", "--help"}, {"produce", "--help"}, {"consume", "--help"}} {
 		var out, errb bytes.Buffer
 		if code := run(context.Background(), args, &out, &errb); code != 0 {
 			t.Errorf("%v: exit code got %d, want 0", args, code)

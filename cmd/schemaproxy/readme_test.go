@@ -32,6 +32,8 @@ var documented = []struct {
 	{"demo", func(fs *pflag.FlagSet) { new(demoConfig).flags(fs) }},
 	{"check", func(fs *pflag.FlagSet) { (&schemaConfig{cmd: "check"}).flags(fs) }},
 	{"register", func(fs *pflag.FlagSet) { (&schemaConfig{cmd: "register"}).flags(fs) }},
+	{"produce", func(fs *pflag.FlagSet) { new(produceConfig).flags(fs) }},
+	{"consume", func(fs *pflag.FlagSet) { new(consumeConfig).flags(fs) }},
 }
 
 // defaultWords are the words a README default column may hold instead
@@ -153,7 +155,9 @@ func checkDefault(col string, fl *pflag.Flag) error {
 		}
 		return nil
 	}
-	want, ok := defaultWords[col]
+	// A word may be followed by what it means here: "none (a null key)".
+	word, _, _ := strings.Cut(col, " (")
+	want, ok := defaultWords[word]
 	if !ok {
 		return fmt.Errorf("default column %q is neither a `literal` nor one of defaultWords (the flag's default is %q)", col, fl.DefValue)
 	}
