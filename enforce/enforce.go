@@ -75,6 +75,14 @@ func New(policy PolicySource, reg Registry, opts ...Opt) *Enforcer {
 // RejectScope returns the rejection scope of the policy in force.
 func (e *Enforcer) RejectScope() Scope { return e.policy.Load().RejectScope() }
 
+// Protected reports whether the policy in force forbids clients to write
+// to topic, delete it or its records, add partitions to it or change its
+// configuration (Policy.Protected).
+func (e *Enforcer) Protected(topic string) bool { return e.policy.Load().Protected(topic) }
+
+// HasProtected reports whether the policy in force protects any topic.
+func (e *Enforcer) HasProtected() bool { return e.policy.Load().HasProtected() }
+
 // Check judges the records of one Produce partition: nil to forward them,
 // a *ValidationError to reject them, an error wrapping
 // ErrRegistryUnavailable when the registry could not answer and the
@@ -301,7 +309,18 @@ func (c *partChecker) check(ctx context.Context, pr *PartRule, isKey bool, r *pr
 	reject := func(reason Reason, id int, subject, format string, args ...any) error {
 		return &ValidationError{Index: r.Index, Part: part, SchemaID: id, Subject: subject, Reason: reason, Detail: part + " " + fmt.Sprintf(format, args...)}
 	}
-	ref, err := ParseConfluentRecord(r, isKey)
+	data := r.Value
+	if isKey {
+		data = r.Key
+	}
+	h := FindIDHeaders(r, isKey)
+	switch {
+	case pr.WireFormat == WireFormatPrefix && h.Count > 0:
+		return reject(ReasonWireFormat, 0, "", "carries a %s header; the topic's rule wants the schema ID in the payload prefix (wire_format: prefix)", headerName(isKey))
+	case pr.WireFormat == WireFormatHeader && h.Count == 0 && data != nil:
+		return reject(ReasonWireFormat, 0, "", "has no %s header; the topic's rule wants the schema ID in a header (wire_format: header)", headerName(isKey))
+	}
+	ref, err := ParseConfluent(data, h)
 	if err != nil {
 		var re *RefError
 		if !errors.As(err, &re) {
@@ -383,4 +402,11 @@ func (c *partChecker) checkSubject(ctx context.Context, pr *PartRule, isKey bool
 	m.valid, m.id, m.guid, m.schema = true, ref.ID, ref.GUID, schema
 	m.indexes = append(m.indexes[:0], indexes...)
 	return nil
+}
+
+func headerName(isKey bool) string {
+	if isKey {
+		return KeySchemaIDHeader
+	}
+	return ValueSchemaIDHeader
 }

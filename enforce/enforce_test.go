@@ -347,3 +347,64 @@ func TestCheckOffsetDeltas(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckWireFormat: wire_format prefix refuses a schema-ID header,
+// header refuses a part without one, any takes either; nulls still follow
+// allow_null.
+func TestCheckWireFormat(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	prefixed := enforcetest.Rec{Value: avroValue(f.order)}
+	inHeader := enforcetest.Rec{Value: []byte{0x06, 'a', 'b', 'c'}, Headers: []protocol.Header{
+		enforcetest.Header(enforcetest.ValueSchemaIDHeader, enforcetest.GUIDHeader(f.orderGUID))}}
+	keyInHeader := enforcetest.Rec{Key: []byte{0x06, 'a', 'b', 'c'}, Value: avroValue(f.order), Headers: []protocol.Header{
+		enforcetest.Header(enforcetest.KeySchemaIDHeader, enforcetest.GUIDHeader(f.orderGUID))}}
+	tombstone := enforcetest.Rec{Key: []byte("k")}
+	for _, tc := range []struct {
+		name   string
+		policy string
+		recs   []enforcetest.Rec
+		reason enforce.Reason // "" = accepted
+		index  int
+		inMsg  string
+	}{
+		{name: "any takes a prefix", recs: []enforcetest.Rec{prefixed}},
+		{name: "any takes a header", recs: []enforcetest.Rec{inHeader}},
+		{name: "prefix takes a prefix", policy: "defaults: {value: {wire_format: prefix}}", recs: []enforcetest.Rec{prefixed}},
+		{name: "prefix refuses a header", policy: "defaults: {value: {wire_format: prefix}}", recs: []enforcetest.Rec{prefixed, inHeader},
+			reason: enforce.ReasonWireFormat, index: 1,
+			inMsg: "record 1: value carries a __value_schema_id header; the topic's rule wants the schema ID in the payload prefix (wire_format: prefix)"},
+		{name: "header takes a header", policy: "rules: [{topics: [orders], value: {wire_format: header}}]", recs: []enforcetest.Rec{inHeader}},
+		{name: "header refuses a prefix", policy: "rules: [{topics: [orders], value: {wire_format: header}}]", recs: []enforcetest.Rec{inHeader, prefixed},
+			reason: enforce.ReasonWireFormat, index: 1,
+			inMsg: "record 1: value has no __value_schema_id header; the topic's rule wants the schema ID in a header (wire_format: header)"},
+		{name: "header passes an allowed null", policy: "defaults: {value: {wire_format: header}}", recs: []enforcetest.Rec{tombstone}},
+		{name: "header refuses a null not allowed", policy: "defaults: {value: {wire_format: header, allow_null: false}}", recs: []enforcetest.Rec{tombstone},
+			reason: enforce.ReasonNullNotAllowed, index: 0},
+		{name: "key side prefix refuses a key header", policy: "defaults: {key: {mode: id, wire_format: prefix}}", recs: []enforcetest.Rec{keyInHeader},
+			reason: enforce.ReasonWireFormat, index: 0, inMsg: "key carries a __key_schema_id header"},
+		{name: "key rule does not apply to values", policy: "defaults: {key: {wire_format: prefix}}", recs: []enforcetest.Rec{inHeader}},
+		{name: "mode off ignores wire_format", policy: "defaults: {value: {mode: off, wire_format: header}}", recs: []enforcetest.Rec{prefixed}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := f.enforcer(t, tc.policy).Check(context.Background(), "orders", 0, enforcetest.Batch(0, tc.recs...))
+			if tc.reason == "" {
+				if err != nil {
+					t.Fatalf("got %v, want accepted", err)
+				}
+				return
+			}
+			var ve *enforce.ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("got %v, want a *ValidationError with reason %s", err, tc.reason)
+			}
+			if ve.Reason != tc.reason || ve.Index != tc.index {
+				t.Errorf("got reason %s index %d, want %s %d", ve.Reason, ve.Index, tc.reason, tc.index)
+			}
+			if tc.inMsg != "" && !strings.Contains(ve.Error(), tc.inMsg) {
+				t.Errorf("message: got %q, want it to contain %q", ve.Error(), tc.inMsg)
+			}
+		})
+	}
+}

@@ -50,12 +50,13 @@ const (
 	ReasonPayload        Reason = "payload_invalid"      // mode payload: the bytes do not decode as the schema
 	ReasonSchemaUnusable Reason = "schema_unusable"      // mode payload: the schema cannot be compiled into a validator
 	ReasonUnavailable    Reason = "registry_unavailable" // only with the reject action for outages
+	ReasonWireFormat     Reason = "wire_format"          // a prefix where the rule wants a header, or the reverse
 )
 
 // Reasons lists every Reason, for metrics that pre-create their series.
 var Reasons = []Reason{ReasonBatchCorrupt, ReasonBatchInvalid, ReasonTooLarge, ReasonNoSchemaID,
 	ReasonBadHeader, ReasonNullNotAllowed, ReasonUnknownID, ReasonWrongSubject, ReasonNoRecordName,
-	ReasonBadIndexes, ReasonPayload, ReasonSchemaUnusable, ReasonUnavailable}
+	ReasonBadIndexes, ReasonPayload, ReasonSchemaUnusable, ReasonUnavailable, ReasonWireFormat}
 
 // ValidationError is a record, or a batch, that may not reach the broker.
 type ValidationError struct {

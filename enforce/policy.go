@@ -7,6 +7,7 @@ import (
 	"io"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +27,10 @@ type Policy struct {
 	defaults    Rule // for topics no rule names
 	internal    Rule // for internal topics no rule names exactly
 	rules       int  // number of rules in the document
+
+	// Protected topics: exact names and globs (protected_topics).
+	protectedExact map[string]bool
+	protectedGlobs []string
 
 	exact map[string]*Rule // exact patterns; validated unshadowed by earlier globs
 	globs []globRule       // glob patterns, in document order
@@ -62,18 +67,46 @@ const (
 func DefaultPolicy() *Policy {
 	d := builtinDefaults()
 	return &Policy{
-		rejectScope: ScopePartition,
-		unavailable: UnavailableRetry,
-		defaults:    d,
-		internal:    internalRule(d),
+		rejectScope:    ScopePartition,
+		unavailable:    UnavailableRetry,
+		defaults:       d,
+		internal:       internalRule(d),
+		protectedExact: defaultProtected(),
 	}
+}
+
+// defaultProtected is protected_topics when the document leaves it out:
+// the schema registry's storage topic, whose records are the registry's
+// schemas, so that no client can register a schema behind its back.
+func defaultProtected() map[string]bool { return map[string]bool{"_schemas": true} }
+
+// Protected reports whether topic is one of protected_topics (default
+// ["_schemas"]): the proxy refuses to let clients produce to it, delete
+// it or its records, add partitions to it or change its configuration.
+// Globs match any name, internal ones included. It does not keep topic.
+func (p *Policy) Protected(topic string) bool {
+	if p.protectedExact[topic] {
+		return true
+	}
+	for _, g := range p.protectedGlobs {
+		if ok, _ := path.Match(g, topic); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// HasProtected reports whether any topic is protected; false only for
+// protected_topics: [].
+func (p *Policy) HasProtected() bool {
+	return len(p.protectedExact) > 0 || len(p.protectedGlobs) > 0
 }
 
 func builtinDefaults() Rule {
 	return Rule{
 		Pattern:   patternDefaults,
-		Key:       PartRule{Mode: ModeOff, Strategy: StrategyTopic, Format: FormatConfluent, AllowNull: true, UnknownFields: UnknownFieldsReject},
-		Value:     PartRule{Mode: ModeID, Strategy: StrategyTopic, Format: FormatConfluent, AllowNull: true, UnknownFields: UnknownFieldsReject},
+		Key:       PartRule{Mode: ModeOff, Strategy: StrategyTopic, Format: FormatConfluent, WireFormat: WireFormatAny, AllowNull: true, UnknownFields: UnknownFieldsReject},
+		Value:     PartRule{Mode: ModeID, Strategy: StrategyTopic, Format: FormatConfluent, WireFormat: WireFormatAny, AllowNull: true, UnknownFields: UnknownFieldsReject},
 		OnFailure: OnFailureReject,
 	}
 }
@@ -159,6 +192,7 @@ type policyDoc struct {
 	Defaults            defaultsDoc `yaml:"defaults"`
 	RejectScope         yString     `yaml:"reject_scope"`
 	RegistryUnavailable yString     `yaml:"registry_unavailable"`
+	ProtectedTopics     yTopics     `yaml:"protected_topics"`
 	Rules               []ruleDoc   `yaml:"rules"`
 }
 
@@ -179,6 +213,7 @@ type partDoc struct {
 	Mode      yString `yaml:"mode"`
 	Strategy  yString `yaml:"strategy"`
 	Format    yString `yaml:"format"`
+	Wire      yString `yaml:"wire_format"`
 	AllowNull yBool   `yaml:"allow_null"`
 	Unknown   yString `yaml:"unknown_fields"`
 }
@@ -239,9 +274,12 @@ func (t *yTopics) UnmarshalYAML(n *yaml.Node) error {
 //	  on_failure: reject              # reject | log
 //	reject_scope: partition           # partition | request
 //	registry_unavailable: retry       # retry | reject | allow
+//	protected_topics: ["_schemas"]    # names or globs clients may not write, delete or reconfigure; [] for none
 //	rules:
 //	  - topics: ["orders", "pay-*"]   # exact names or path.Match globs; first match wins
-//	    value: {mode: id, strategy: topic, allow_null: true, format: confluent}
+//	    value: {mode: id, strategy: topic, allow_null: true, format: confluent, wire_format: any}
+//	    # wire_format: any | prefix (magic 0 + ID; a schema-ID header is
+//	    # refused) | header (a schema-ID header is required)
 //	    # mode payload: the payload must also decode against its schema;
 //	    # unknown_fields: reject | allow (Protobuf field numbers the message
 //	    # does not declare)
@@ -252,7 +290,9 @@ func (t *yTopics) UnmarshalYAML(n *yaml.Node) error {
 //
 // Fields a rule leaves out take the defaults' values, field by field;
 // fields the defaults leave out are as in DefaultPolicy (strategy topic,
-// format confluent, allow_null true, unknown_fields reject). Unknown
+// format confluent, wire_format any, allow_null true, unknown_fields
+// reject). protected_topics left out is ["_schemas"]; its globs match
+// internal topics too. Unknown
 // fields, unknown values, bad globs, empty topic lists and patterns that
 // can never match (an exact name an earlier rule already matches, a glob
 // starting with "__") are errors naming the line and the rule. An empty document is an error, so
@@ -291,6 +331,10 @@ func decodePolicy(data []byte) (*policyDoc, []int, error) {
 	var ruleLines []int
 	if top := root.Content[0]; top.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(top.Content); i += 2 {
+			if top.Content[i].Value == "protected_topics" && top.Content[i+1].ShortTag() == "!!null" {
+				// A null is decoded as absent, which would mean the default.
+				return nil, nil, fmt.Errorf("line %d: protected_topics is null; want a list of topic names or globs, or [] to protect none", top.Content[i+1].Line)
+			}
 			if top.Content[i].Value == "rules" && top.Content[i+1].Kind == yaml.SequenceNode {
 				for _, r := range top.Content[i+1].Content {
 					ruleLines = append(ruleLines, r.Line)
@@ -334,10 +378,10 @@ var docSections = map[string]struct {
 	name   string
 	fields []string
 }{
-	"policyDoc":   {"the policy", []string{"defaults", "reject_scope", "registry_unavailable", "rules"}},
+	"policyDoc":   {"the policy", []string{"defaults", "reject_scope", "registry_unavailable", "protected_topics", "rules"}},
 	"defaultsDoc": {"defaults", []string{"value", "key", "on_failure"}},
 	"ruleDoc":     {"a rule", []string{"topics", "value", "key", "on_failure"}},
-	"partDoc":     {"a key or value section", []string{"mode", "strategy", "format", "allow_null", "unknown_fields"}},
+	"partDoc":     {"a key or value section", []string{"mode", "strategy", "format", "wire_format", "allow_null", "unknown_fields"}},
 }
 
 func rewriteTypeError(m string) string {
@@ -383,6 +427,9 @@ func compilePolicy(doc *policyDoc, ruleLines []int) (*Policy, error) {
 	}
 	if p.unavailable, err = parseEnum(doc.RegistryUnavailable, "", "registry_unavailable", UnavailableRetry,
 		UnavailableRetry, UnavailableReject, UnavailableAllow); err != nil {
+		return nil, err
+	}
+	if err := p.compileProtected(doc.ProtectedTopics); err != nil {
 		return nil, err
 	}
 
@@ -433,6 +480,53 @@ func compilePolicy(doc *policyDoc, ruleLines []int) (*Policy, error) {
 	return p, nil
 }
 
+// compileProtected sets the protected topics from protected_topics: the
+// default when it is absent, none for [].
+func (p *Policy) compileProtected(t yTopics) error {
+	const field = "protected_topics"
+	if !t.set {
+		p.protectedExact = defaultProtected()
+		return nil
+	}
+	switch t.kind {
+	case yaml.SequenceNode:
+	case yaml.ScalarNode:
+		if t.value == "" || t.value == "null" || t.value == "~" {
+			return fmt.Errorf("line %d: %s is null; want a list of topic names or globs, or [] to protect none", t.line, field)
+		}
+		return fmt.Errorf("line %d: %s %q: want a list, like [%q]", t.line, field, t.value, t.value)
+	default:
+		return fmt.Errorf("line %d: %s: want a list of topic names or globs", t.line, field)
+	}
+	for j, it := range t.items {
+		item := fmt.Sprintf("%s[%d]", field, j)
+		switch {
+		case !it.set:
+			return fmt.Errorf("line %d: %s is null; want a topic name or glob", it.line, item)
+		case it.kind != yaml.ScalarNode:
+			return fmt.Errorf("line %d: %s: want a topic name or glob, not a list or mapping", it.line, item)
+		}
+		if err := checkName(it.value, true); err != nil {
+			return fmt.Errorf("line %d: %s %q: %s", it.line, item, it.value, err)
+		}
+		if isGlob(it.value) {
+			if slices.Contains(p.protectedGlobs, it.value) {
+				return fmt.Errorf("line %d: %s %q is listed twice", it.line, item, it.value)
+			}
+			p.protectedGlobs = append(p.protectedGlobs, it.value)
+			continue
+		}
+		if p.protectedExact[it.value] {
+			return fmt.Errorf("line %d: %s %q is listed twice", it.line, item, it.value)
+		}
+		if p.protectedExact == nil {
+			p.protectedExact = make(map[string]bool)
+		}
+		p.protectedExact[it.value] = true
+	}
+	return nil
+}
+
 // checkTopics validates a rule's topic list and returns the rule's name
 // for messages, like `rules[1] (pattern "pay-*")`.
 func checkTopics(i int, t yTopics, line int) (string, error) {
@@ -481,8 +575,15 @@ func checkTopics(i int, t yTopics, line int) (string, error) {
 // maxTopicName is Kafka's limit on topic name length.
 const maxTopicName = 249
 
-// checkPattern returns why pattern can never match a Kafka topic, or nil.
-func checkPattern(pattern string) error {
+// checkPattern returns why a rule's pattern can never match a Kafka
+// topic, or nil.
+func checkPattern(pattern string) error { return checkName(pattern, false) }
+
+// checkName returns why pattern can never match a Kafka topic, or nil.
+// Globs of rules never match internal topics, so one starting with "__"
+// is refused unless internalGlobs (protected_topics, whose globs match
+// every name).
+func checkName(pattern string, internalGlobs bool) error {
 	if pattern == "" {
 		return errors.New("empty; want a topic name or glob")
 	}
@@ -491,7 +592,7 @@ func checkPattern(pattern string) error {
 		if _, err := path.Match(pattern, ""); err != nil {
 			return errors.New(`not a valid glob: want path.Match syntax (*, ?, [a-z], [^a-z], \ escapes)`)
 		}
-		if strings.HasPrefix(pattern, "__") {
+		if strings.HasPrefix(pattern, "__") && !internalGlobs {
 			return errors.New(`globs never match internal topics (names starting with "__", and _schemas): name each one exactly`)
 		}
 	} else {
@@ -571,6 +672,10 @@ func mergePart(pr *PartRule, ctx, part string, d partDoc) error {
 		return err
 	}
 	if pr.Format, err = parseEnum(d.Format, ctx, part+".format", pr.Format, FormatConfluent); err != nil {
+		return err
+	}
+	if pr.WireFormat, err = parseEnum(d.Wire, ctx, part+".wire_format", pr.WireFormat,
+		WireFormatAny, WireFormatPrefix, WireFormatHeader); err != nil {
 		return err
 	}
 	if pr.UnknownFields, err = parseEnum(d.Unknown, ctx, part+".unknown_fields", pr.UnknownFields,

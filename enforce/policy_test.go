@@ -12,8 +12,8 @@ import (
 // policyDefaultRule is the rule of DefaultPolicy for every non-internal topic.
 var policyDefaultRule = Rule{
 	Pattern:   "defaults",
-	Key:       PartRule{Mode: ModeOff, Strategy: StrategyTopic, Format: FormatConfluent, AllowNull: true, UnknownFields: UnknownFieldsReject},
-	Value:     PartRule{Mode: ModeID, Strategy: StrategyTopic, Format: FormatConfluent, AllowNull: true, UnknownFields: UnknownFieldsReject},
+	Key:       PartRule{Mode: ModeOff, Strategy: StrategyTopic, Format: FormatConfluent, WireFormat: WireFormatAny, AllowNull: true, UnknownFields: UnknownFieldsReject},
+	Value:     PartRule{Mode: ModeID, Strategy: StrategyTopic, Format: FormatConfluent, WireFormat: WireFormatAny, AllowNull: true, UnknownFields: UnknownFieldsReject},
 	OnFailure: OnFailureReject,
 }
 
@@ -170,8 +170,8 @@ rules:
     key: {allow_null: false}
 `, "t", Rule{
 			Pattern:   "t",
-			Key:       PartRule{Mode: ModeID, Strategy: StrategyRecord, Format: FormatConfluent, AllowNull: false, UnknownFields: UnknownFieldsReject},
-			Value:     PartRule{Mode: ModePayload, Strategy: StrategyTopicRecord, Format: FormatConfluent, AllowNull: false, UnknownFields: UnknownFieldsReject},
+			Key:       PartRule{Mode: ModeID, Strategy: StrategyRecord, Format: FormatConfluent, WireFormat: WireFormatAny, AllowNull: false, UnknownFields: UnknownFieldsReject},
+			Value:     PartRule{Mode: ModePayload, Strategy: StrategyTopicRecord, Format: FormatConfluent, WireFormat: WireFormatAny, AllowNull: false, UnknownFields: UnknownFieldsReject},
 			OnFailure: OnFailureLog,
 		}},
 		{"rule overrides every field", `
@@ -186,8 +186,8 @@ rules:
     on_failure: reject
 `, "t", Rule{
 			Pattern:   "t",
-			Key:       PartRule{Mode: ModeOff, Strategy: StrategyTopicRecord, Format: FormatConfluent, AllowNull: true, UnknownFields: UnknownFieldsReject},
-			Value:     PartRule{Mode: ModeOff, Strategy: StrategyTopic, Format: FormatConfluent, AllowNull: true, UnknownFields: UnknownFieldsAllow},
+			Key:       PartRule{Mode: ModeOff, Strategy: StrategyTopicRecord, Format: FormatConfluent, WireFormat: WireFormatAny, AllowNull: true, UnknownFields: UnknownFieldsReject},
+			Value:     PartRule{Mode: ModeOff, Strategy: StrategyTopic, Format: FormatConfluent, WireFormat: WireFormatAny, AllowNull: true, UnknownFields: UnknownFieldsAllow},
 			OnFailure: OnFailureReject,
 		}},
 		{"null fields are left out", `rules: [{topics: [t], value: {mode: ~}, key: null, on_failure: }]`, "t",
@@ -385,6 +385,11 @@ func TestPolicyExampleFile(t *testing.T) {
 	if p.RejectScope() != ScopePartition || p.OnUnavailable() != UnavailableRetry {
 		t.Errorf("scope %q, unavailable %q; want partition, retry", p.RejectScope(), p.OnUnavailable())
 	}
+	for topic, want := range map[string]bool{"_schemas": true, "audit.logins": true, "orders": false} {
+		if got := p.Protected(topic); got != want {
+			t.Errorf("Protected(%q) = %v, want %v", topic, got, want)
+		}
+	}
 	for _, tc := range []struct {
 		topic string
 		want  Rule
@@ -395,6 +400,7 @@ func TestPolicyExampleFile(t *testing.T) {
 		{"audit.logins", defaultsWith(func(r *Rule) {
 			r.Pattern = "audit.*"
 			r.Value.Strategy = StrategyTopicRecord
+			r.Value.WireFormat = WireFormatHeader
 		})},
 		{"billing.eu", defaultsWith(func(r *Rule) { r.Pattern = "billing.*"; r.Value.Mode = ModePayload })},
 		{"legacy-crm", defaultsWith(func(r *Rule) { r.Pattern = "legacy-*"; r.OnFailure = OnFailureLog })},
@@ -425,11 +431,11 @@ func TestParsePolicyErrors(t *testing.T) {
 		{"tab indent", "defaults:\n\tvalue: {}\n", "line 2: found character that cannot start any token"},
 
 		{"unknown top-level field", "defaults: {}\nreject-scope: request\n",
-			`line 2: unknown field "reject-scope" in the policy; want defaults, reject_scope, registry_unavailable or rules (did you mean reject_scope?)`},
+			`line 2: unknown field "reject-scope" in the policy; want defaults, reject_scope, registry_unavailable, protected_topics or rules (did you mean reject_scope?)`},
 		{"unknown defaults field", "defaults:\n  values: {mode: id}\n",
 			`line 2: unknown field "values" in defaults; want value, key or on_failure (did you mean value?)`},
 		{"unknown part field", "defaults:\n  value:\n    mode: id\n    alow_null: true\n",
-			`line 4: unknown field "alow_null" in a key or value section; want mode, strategy, format, allow_null or unknown_fields (did you mean allow_null?)`},
+			`line 4: unknown field "alow_null" in a key or value section; want mode, strategy, format, wire_format, allow_null or unknown_fields (did you mean allow_null?)`},
 		{"unknown rule field", "rules:\n  - topics: [a]\n    subject: a-value\n",
 			`line 3: unknown field "subject" in a rule; want topics, value, key or on_failure`},
 		{"two unknown fields", "rules:\n  - topics: [a]\n    valu: {}\n    kye: {}\n",
@@ -443,7 +449,7 @@ func TestParsePolicyErrors(t *testing.T) {
 		{"rules not a list", "rules: {topics: [a]}\n",
 			`line 1: rules: want a list of rules, got a mapping`},
 		{"document not a mapping", "- a\n",
-			`line 1: the policy: want a mapping of defaults, reject_scope, registry_unavailable and rules, got a list`},
+			`line 1: the policy: want a mapping of defaults, reject_scope, registry_unavailable, protected_topics and rules, got a list`},
 
 		{"reject_scope", "reject_scope: all\n", `line 1: reject_scope "all": want partition or request`},
 		{"registry_unavailable", "registry_unavailable: fail\n",
@@ -558,3 +564,110 @@ func TestParsePolicyAccepts(t *testing.T) {
 }
 
 func aliasBytes(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+func TestParsePolicyProtectedTopics(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		doc       string
+		protected []string
+		open      []string
+		has       bool
+	}{
+		{"default", "{}", []string{"_schemas"}, []string{"orders", "_schemas_backup", "__consumer_offsets", "audit.x"}, true},
+		{"none", "protected_topics: []", nil, []string{"_schemas", "orders"}, false},
+		{"names and globs", `protected_topics: ["_schemas", "audit.*", "__*"]`,
+			[]string{"_schemas", "audit.logins", "__consumer_offsets"}, []string{"audit", "orders"}, true},
+		{"without _schemas", `protected_topics: [orders]`, []string{"orders"}, []string{"_schemas"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := mustParsePolicy(t, tc.doc)
+			for _, topic := range tc.protected {
+				if !p.Protected(topic) {
+					t.Errorf("Protected(%q) = false, want true", topic)
+				}
+			}
+			for _, topic := range tc.open {
+				if p.Protected(topic) {
+					t.Errorf("Protected(%q) = true, want false", topic)
+				}
+			}
+			if got := p.HasProtected(); got != tc.has {
+				t.Errorf("HasProtected() = %v, want %v", got, tc.has)
+			}
+		})
+	}
+	if !DefaultPolicy().Protected("_schemas") || DefaultPolicy().Protected("orders") {
+		t.Errorf("DefaultPolicy protects %v/%v for _schemas/orders, want true/false",
+			DefaultPolicy().Protected("_schemas"), DefaultPolicy().Protected("orders"))
+	}
+}
+
+func TestParsePolicyNewFieldErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, doc, want string
+	}{
+		{"protected null", "reject_scope: partition\nprotected_topics:\n",
+			"line 2: protected_topics is null; want a list of topic names or globs, or [] to protect none"},
+		{"protected scalar", "protected_topics: _schemas\n",
+			`line 1: protected_topics "_schemas": want a list, like ["_schemas"]`},
+		{"protected mapping", "protected_topics: {a: b}\n",
+			"line 1: protected_topics: want a list of topic names or globs"},
+		{"protected null item", "protected_topics:\n  - _schemas\n  - ~\n",
+			"line 3: protected_topics[1] is null; want a topic name or glob"},
+		{"protected bad name", "protected_topics:\n  - _schemas\n  - \"a b\"\n",
+			`line 3: protected_topics[1] "a b": has ' '; Kafka topic names have only letters, digits, '.', '_' and '-': write one list item per topic`},
+		{"protected bad glob", "protected_topics: [\"a[\"]\n",
+			`line 1: protected_topics[0] "a[": not a valid glob`},
+		{"protected twice", "protected_topics:\n  - a\n  - a\n",
+			`line 3: protected_topics[1] "a" is listed twice`},
+		{"wire_format unknown", "rules:\n  - topics: [a]\n    value: {wire_format: headers}\n",
+			`line 3: rules[0] (pattern "a"): value.wire_format "headers": want any, prefix or header (did you mean header?)`},
+		{"wire_format in defaults", "defaults:\n  key:\n    wire_format: [prefix]\n",
+			`line 3: defaults: key.wire_format (a list): want any, prefix or header`},
+		{"wire_format misspelt", "defaults:\n  value: {wireformat: prefix}\n",
+			`line 2: unknown field "wireformat" in a key or value section; want mode, strategy, format, wire_format, allow_null or unknown_fields (did you mean wire_format?)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := ParsePolicy([]byte(tc.doc))
+			if err == nil {
+				t.Fatalf("ParsePolicy succeeded, want error %q", tc.want)
+			}
+			if p != nil {
+				t.Errorf("ParsePolicy returned a policy with error %v", err)
+			}
+			if got := err.Error(); !strings.Contains(got, tc.want) {
+				t.Errorf("error\n got: %s\nwant: %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParsePolicyWireFormat(t *testing.T) {
+	t.Parallel()
+	p := mustParsePolicy(t, `
+defaults:
+  value: {wire_format: header}
+rules:
+  - topics: [a]
+    value: {wire_format: prefix}
+    key: {mode: id}
+  - topics: [b]
+`)
+	for _, tc := range []struct {
+		topic      string
+		value, key WireFormat
+	}{
+		{"a", WireFormatPrefix, WireFormatAny},
+		{"b", WireFormatHeader, WireFormatAny},
+		{"other", WireFormatHeader, WireFormatAny},
+	} {
+		r := p.RuleFor(tc.topic)
+		if r.Value.WireFormat != tc.value || r.Key.WireFormat != tc.key {
+			t.Errorf("RuleFor(%q): value %q key %q, want %q %q", tc.topic, r.Value.WireFormat, r.Key.WireFormat, tc.value, tc.key)
+		}
+	}
+}

@@ -40,6 +40,20 @@ const (
 	FormatConfluent Format = "confluent"
 )
 
+// WireFormat says where a record part may carry its schema reference.
+type WireFormat string
+
+// Wire formats.
+const (
+	// WireFormatAny accepts either a payload prefix or a schema-ID header
+	// (the default). A consumer whose deserializer ignores headers then
+	// reads a header-carried record as raw bytes without a magic prefix
+	// and fails with "unknown magic byte".
+	WireFormatAny    WireFormat = "any"
+	WireFormatPrefix WireFormat = "prefix" // magic 0 + ID in the payload; a schema-ID header is refused
+	WireFormatHeader WireFormat = "header" // a schema-ID header; a part without one is refused
+)
+
 // OnFailure says what happens to a record that fails its check.
 type OnFailure string
 
@@ -71,10 +85,13 @@ const (
 
 // PartRule is the check for one record part, key or value.
 type PartRule struct {
-	Mode      Mode
-	Strategy  Strategy
-	Format    Format
-	AllowNull bool // a null part (a tombstone, for values) passes without a schema ID
+	Mode     Mode
+	Strategy Strategy
+	Format   Format
+	// WireFormat says whether the reference must be a payload prefix, a
+	// schema-ID header, or either (default any).
+	WireFormat WireFormat
+	AllowNull  bool // a null part (a tombstone, for values) passes without a schema ID
 	// UnknownFields says whether, in mode payload, a Protobuf payload may
 	// carry field numbers its message does not declare (default reject).
 	UnknownFields UnknownFields

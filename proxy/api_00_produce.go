@@ -76,11 +76,13 @@ func (pr *pair) produce(frame []byte, version int16, corr int32) error {
 		return protoErr(metrics.ReasonProtocol, "produce v%d request: %w", version, err)
 	}
 	pr.internTopics(req)
+	prot := protectProduce(chk, req)
 	rejs := pr.checkProduce(chk, req)
-	if len(rejs) == 0 {
+	if len(rejs) == 0 && len(prot) == 0 {
 		return pr.forwardProduce(frame, version, corr, acks, nil)
 	}
 	dropRejected(req, rejs)
+	rejs = append(prot, rejs...)
 	if len(req.Topics) > 0 {
 		frame = append(append(protocol.AppendSize(nil, 0), frame[4:4+hdr.Len]...), req.AppendTo(nil)...)
 		protocol.PatchSize(frame)
@@ -107,6 +109,30 @@ func (pr *pair) produce(frame []byte, version int16, corr int32) error {
 		return pr.push(slot{local: protocol.AppendResponse(nil, corr, resp), key: keyProduce, version: version, corr: corr})
 	}
 	return pr.forwardProduce(frame, version, corr, acks, rejs)
+}
+
+// protectProduce refuses every partition of a protected topic with
+// TOPIC_AUTHORIZATION_FAILED, as a broker whose ACLs deny the write, and
+// drops them from req, before any record is checked: nothing written to
+// _schemas behind the registry's back can register a schema. The
+// request scope does not spread these refusals to other partitions.
+func protectProduce(chk Checker, req *kmsg.ProduceRequest) []rejection {
+	if !chk.HasProtected() {
+		return nil
+	}
+	var rejs []rejection
+	for _, t := range req.Topics {
+		if !chk.Protected(t.Topic) {
+			continue
+		}
+		for _, p := range t.Partitions {
+			rejs = append(rejs, rejection{topic: t.Topic, partition: p.Partition, code: codeTopicAuthFailed, msg: protectedMessage(t.Topic)})
+		}
+	}
+	if len(rejs) > 0 {
+		dropRejected(req, rejs)
+	}
+	return rejs
 }
 
 // maxInternedTopics bounds each connection's table of interned topic names.

@@ -16,4 +16,9 @@ type Checker interface {
 	// RejectScope says whether a rejection fails its partition only or
 	// the whole request.
 	RejectScope() enforce.Scope
+	// Protected reports whether clients may not produce to topic, delete
+	// it or its records, add partitions to it or change its
+	// configuration; HasProtected whether any topic is protected.
+	Protected(topic string) bool
+	HasProtected() bool
 }

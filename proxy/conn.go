@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/schemaproxy/schemaproxy/enforce"
 	"github.com/schemaproxy/schemaproxy/metrics"
 	"github.com/schemaproxy/schemaproxy/protocol"
@@ -27,6 +29,9 @@ type slot struct {
 	corr    int32
 	rewrite bool         // decode the upstream response and rewrite broker addresses
 	merge   *[]rejection // Produce partitions answered locally, merged into the response
+	// patch, when not nil, is applied to the decoded response (refused
+	// entries merged in, topic IDs noted) and says whether it changed it.
+	patch func(kmsg.Response) bool
 }
 
 // pair is one client connection and its upstream connection.
@@ -307,6 +312,18 @@ func (pr *pair) handleRequest(key, version int16, corr int32, size int32) error 
 	}
 	if key == keyProduce {
 		return pr.handleProduce(version, corr, size)
+	}
+	if chk := pr.p.cfg.Checker; chk != nil {
+		if protect := protectors[key]; protect != nil && chk.HasProtected() {
+			return pr.handleProtected(chk, protect, version, corr, size)
+		}
+		if key == keyDescribeTopicPartitions {
+			// Its topic IDs resolve DeleteTopics by ID (protect.go).
+			if err := pr.push(slot{key: key, version: version, corr: corr, rewrite: true, patch: pr.noteDescribedIDs}); err != nil {
+				return err
+			}
+			return pr.forward(size)
+		}
 	}
 	if err := pr.push(slot{key: key, version: version, corr: corr, rewrite: needsRewrite(key, version)}); err != nil {
 		return err

@@ -10,22 +10,28 @@ import (
 
 // API keys the proxy treats specially.
 const (
-	keyProduce             int16 = 0
-	keyFetch               int16 = 1
-	keyMetadata            int16 = 3
-	keyEndTxn              int16 = 26
-	keyTxnOffsetCommit     int16 = 28
-	keyFindCoordinator     int16 = 10
-	keySaslHandshake       int16 = 17
-	keyAPIVersions         int16 = 18
-	keySaslAuthenticate    int16 = 36
-	keyDescribeCluster     int16 = 60
-	keyConsumerGroupHB     int16 = 68
-	keyShareGroupHB        int16 = 76
-	keyShareFetch          int16 = 78
-	keyShareAcknowledge    int16 = 79
-	keyStreamsGroupHB      int16 = 88
-	maxFetchWithoutRewrite int16 = 15 // Fetch v16 (KIP-951) adds NodeEndpoints
+	keyProduce                 int16 = 0
+	keyFetch                   int16 = 1
+	keyMetadata                int16 = 3
+	keyEndTxn                  int16 = 26
+	keyTxnOffsetCommit         int16 = 28
+	keyFindCoordinator         int16 = 10
+	keySaslHandshake           int16 = 17
+	keyAPIVersions             int16 = 18
+	keySaslAuthenticate        int16 = 36
+	keyDescribeCluster         int16 = 60
+	keyConsumerGroupHB         int16 = 68
+	keyShareGroupHB            int16 = 76
+	keyShareFetch              int16 = 78
+	keyShareAcknowledge        int16 = 79
+	keyStreamsGroupHB          int16 = 88
+	keyDeleteTopics            int16 = 20
+	keyDeleteRecords           int16 = 21
+	keyAlterConfigs            int16 = 33
+	keyCreatePartitions        int16 = 37
+	keyIncrAlterConfigs        int16 = 44
+	keyDescribeTopicPartitions int16 = 75
+	maxFetchWithoutRewrite     int16 = 15 // Fetch v16 (KIP-951) adds NodeEndpoints
 )
 
 // interBroker lists the API keys that only brokers and controllers send to

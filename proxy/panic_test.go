@@ -31,6 +31,8 @@ func (c topicChecker) Check(_ context.Context, topic string, partition int32, _ 
 }
 
 func (topicChecker) RejectScope() enforce.Scope { return enforce.ScopePartition }
+func (topicChecker) Protected(string) bool      { return false }
+func (topicChecker) HasProtected() bool         { return false }
 
 // A panic while serving one connection is logged with that connection's
 // address, counted under reason panic and closes that connection only:

@@ -11,6 +11,7 @@ const (
 	codeInvalidRecord      int16 = 87 // non-retriable: the record does not conform (PR-03)
 	codeNotEnoughReplicas  int16 = 19 // retriable, and means "not written": used when the registry cannot answer
 	codeUnsupportedVersion int16 = 35
+	codeTopicAuthFailed    int16 = 29 // a protected topic (protect.go)
 )
 
 // rejection is one Produce partition the proxy answers instead of the broker.

@@ -23,6 +23,9 @@ type Proxy struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	brokers *brokerMap
+	// topicIDs maps the topic IDs Metadata and DescribeTopicPartitions
+	// responses named to their topics, with a checker only (protect.go).
+	topicIDs topicIDs
 
 	wg       sync.WaitGroup // every goroutine the proxy starts
 	mu       sync.Mutex     // guards the fields below

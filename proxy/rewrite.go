@@ -66,7 +66,7 @@ func (pr *pair) rewriteResponse(s slot, frame []byte) ([]byte, error) {
 		return frame, nil
 	}
 	rw := rewriterFor(s.key)
-	if rw == nil {
+	if rw == nil && s.patch == nil {
 		return nil, fmt.Errorf("%w: no rewriter for key %d", errNotDecoded, s.key)
 	}
 	resp := kmsg.ResponseForKey(s.key)
@@ -74,9 +74,14 @@ func (pr *pair) rewriteResponse(s slot, frame []byte) ([]byte, error) {
 	if err := resp.ReadFrom(body[hlen:]); err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
-	changed, err := rw(pr, resp)
-	if err != nil {
-		return nil, err
+	var changed bool
+	if rw != nil {
+		if changed, err = rw(pr, resp); err != nil {
+			return nil, err
+		}
+	}
+	if s.patch != nil && s.patch(resp) {
+		changed = true
 	}
 	if s.merge != nil {
 		applyRejections(resp.(*kmsg.ProduceResponse), *s.merge)
@@ -115,6 +120,13 @@ func advertiseAll[T any](pr *pair, nodes []T, f func(*T) (int32, *string, *int32
 }
 
 func rewriteMetadata(pr *pair, resp kmsg.Response) (bool, error) {
+	if pr.p.cfg.Checker != nil {
+		for _, t := range resp.(*kmsg.MetadataResponse).Topics {
+			if t.Topic != nil {
+				pr.p.topicIDs.note(t.TopicID, *t.Topic)
+			}
+		}
+	}
 	return advertiseAll(pr, resp.(*kmsg.MetadataResponse).Brokers,
 		func(b *kmsg.MetadataResponseBroker) (int32, *string, *int32) { return b.NodeID, &b.Host, &b.Port })
 }
