@@ -573,7 +573,12 @@ func (r *sessionRunner) phase(ctx context.Context, lc *loadConfig, target string
 	}
 
 	proxied := target == targetProxy
-	residence0 := r.scrape(ctx, proxied && lc.Kind == kindProduce)
+	// The setup primed each partition through the proxy: its last
+	// responses may not be counted yet, so the start waits for them too.
+	var residence0 histSnap
+	if proxied && lc.Kind == kindProduce {
+		residence0 = r.scrapeSettled(ctx, histSnap{})
+	}
 	var proxyCPU0, upCPU0 time.Duration
 	var rss *proc.PeakRSS
 	if proxied {
@@ -636,12 +641,14 @@ func (r *sessionRunner) scrape(ctx context.Context, want bool) histSnap {
 	return snap
 }
 
-// scrapeSettled scrapes at a phase's end. The proxy observes a
-// response's leg just after writing it, so the client can finish before
-// the last observation lands: with acks, it scrapes again, for up to a
-// second, until every request counted since start has its response.
+// scrapeSettled scrapes at a phase's start (start empty: every request
+// since the proxy started) or end. The proxy observes a response's leg
+// just after writing it, so the client can finish before the last
+// observation lands: with acks, it scrapes again, for up to five seconds
+// on a loaded machine, until every request counted since start has its
+// response.
 func (r *sessionRunner) scrapeSettled(ctx context.Context, start histSnap) histSnap {
-	deadline := time.Now().Add(time.Second)
+	deadline := time.Now().Add(5 * time.Second)
 	for {
 		end := r.scrape(ctx, true)
 		if end == nil || r.c.Acks == "0" || time.Now().After(deadline) {
