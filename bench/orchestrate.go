@@ -577,7 +577,7 @@ func (r *sessionRunner) phase(ctx context.Context, lc *loadConfig, target string
 	// responses may not be counted yet, so the start waits for them too.
 	var residence0 histSnap
 	if proxied && lc.Kind == kindProduce {
-		residence0 = r.scrapeSettled(ctx, histSnap{})
+		residence0 = r.scrapeSettled(ctx, histSnap{}, true)
 	}
 	var proxyCPU0, upCPU0 time.Duration
 	var rss *proc.PeakRSS
@@ -609,7 +609,7 @@ func (r *sessionRunner) phase(ctx context.Context, lc *loadConfig, target string
 			ph.ProxyPeakRSSBytes, ph.ProxyRSSMethod = &peak, method
 		}
 		if residence0 != nil {
-			if end := r.scrapeSettled(ctx, residence0); end != nil {
+			if end := r.scrapeSettled(ctx, residence0, false); end != nil {
 				ph.ProxyResidence = residence(residence0, end)
 			}
 		}
@@ -642,21 +642,28 @@ func (r *sessionRunner) scrape(ctx context.Context, want bool) histSnap {
 }
 
 // scrapeSettled scrapes at a phase's start (start empty: every request
-// since the proxy started) or end. The proxy observes a response's leg
-// just after writing it, so the client can finish before the last
-// observation lands: with acks, it scrapes again, for up to five seconds
-// on a loaded machine, until every request counted since start has its
-// response.
-func (r *sessionRunner) scrapeSettled(ctx context.Context, start histSnap) histSnap {
+// since the proxy started) or end. The proxy observes each leg just after
+// its write, so the client can finish before the last observations land:
+// with acks, it scrapes again, for up to five seconds on a loaded machine,
+// until every request counted since start has its response, and, when
+// stable is set, the request count is the same in two scrapes in a row
+// (a request leg observed late would otherwise count in the next phase).
+func (r *sessionRunner) scrapeSettled(ctx context.Context, start histSnap, stable bool) histSnap {
 	deadline := time.Now().Add(5 * time.Second)
+	prev := int64(-1)
 	for {
 		end := r.scrape(ctx, true)
 		if end == nil || r.c.Acks == "0" || time.Now().After(deadline) {
 			return end
 		}
-		if res := residence(start, end); res == nil || res.Responses >= res.Requests {
+		res := residence(start, end)
+		if res == nil {
 			return end
 		}
+		if res.Responses >= res.Requests && (!stable || res.Requests == prev) {
+			return end
+		}
+		prev = res.Requests
 		select {
 		case <-ctx.Done():
 			return end
