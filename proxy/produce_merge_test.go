@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"testing"
@@ -34,6 +35,11 @@ func produceRequest(version int16, topics map[string]int) *kmsg.ProduceRequest {
 	return req
 }
 
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
 // upstreamAnswer is what a broker answers for req: success everywhere.
 func upstreamAnswer(req *kmsg.ProduceRequest) *kmsg.ProduceResponse {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
@@ -60,9 +66,13 @@ func TestSplitAndMergeListEveryPartitionOnce(t *testing.T) {
 		name string
 		rejs []rejection
 	}{
-		{"one partition", []rejection{{topic: "b", partition: 1, code: codeInvalidRecord, msg: "bad", records: []enforce.RecordError{{Index: 3, Message: "record 3"}, {Index: 5, Message: "record 5"}}}}},
+		{"one partition", []rejection{{topic: "b", partition: 1, code: codeInvalidRecord, err: &enforce.ValidationError{Index: 3, Reason: enforce.ReasonUnknownID, Detail: "bad",
+			Records: []enforce.RecordError{{Index: 3, Message: "record 3"}, {Index: 5, Message: "record 5"}}}}}},
 		{"whole topic", []rejection{{topic: "a", partition: 0, code: codeInvalidRecord}, {topic: "a", partition: 1, code: codeInvalidRecord}}},
-		{"retriable and invalid", []rejection{{topic: "c", partition: 0, code: codeNotEnoughReplicas}, {topic: "a", partition: 1, code: codeInvalidRecord, records: []enforce.RecordError{{Index: 0, Message: "record 0"}}}}},
+		{"retriable and invalid", []rejection{{topic: "c", partition: 0, code: codeNotEnoughReplicas, err: errors.New("registry down")},
+			{topic: "a", partition: 1, code: codeInvalidRecord, err: &enforce.ValidationError{Index: 0, Detail: "x", Records: []enforce.RecordError{{Index: 0, Message: "record 0"}}}}}},
+		{"request scope", []rejection{{topic: "c", partition: 1, code: codeInvalidRecord, with: &rejection{topic: "b", partition: 0, code: codeInvalidRecord,
+			err: &enforce.ValidationError{Index: -1, Detail: "y"}}}}},
 		{"none", nil},
 	}
 	for _, tt := range tests {
@@ -122,13 +132,13 @@ func TestSplitAndMergeListEveryPartitionOnce(t *testing.T) {
 						t.Errorf("v%d: %s/%d base offset got %d, want -1", version, r.topic, r.partition, p.BaseOffset)
 					}
 					if version >= 8 {
-						if r.msg != "" && (p.ErrorMessage == nil || *p.ErrorMessage != r.msg) {
-							t.Errorf("v%d: %s/%d error message got %v, want %q", version, r.topic, r.partition, p.ErrorMessage, r.msg)
+						if msg := r.message(); msg != "" && (p.ErrorMessage == nil || *p.ErrorMessage != msg) {
+							t.Errorf("v%d: %s/%d error message got %v, want %q", version, r.topic, r.partition, p.ErrorMessage, msg)
 						}
-						if len(p.ErrorRecords) != len(r.records) {
-							t.Errorf("v%d: %s/%d record errors got %+v, want %d", version, r.topic, r.partition, p.ErrorRecords, len(r.records))
+						if len(p.ErrorRecords) != len(r.records()) {
+							t.Errorf("v%d: %s/%d record errors got %+v, want %d", version, r.topic, r.partition, p.ErrorRecords, len(r.records()))
 						}
-						for i, re := range r.records {
+						for i, re := range r.records() {
 							if i < len(p.ErrorRecords) && (p.ErrorRecords[i].RelativeOffset != int32(re.Index) || *p.ErrorRecords[i].ErrorMessage != re.Message) {
 								t.Errorf("v%d: %s/%d record error %d got %+v, want %+v", version, r.topic, r.partition, i, p.ErrorRecords[i], re)
 							}
@@ -137,5 +147,33 @@ func TestSplitAndMergeListEveryPartitionOnce(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Each kind of rejection's error_message, formatted when the response is
+// built, reads exactly as clients and their logs have always seen it.
+func TestRejectionMessage(t *testing.T) {
+	t.Parallel()
+	invalid := rejection{topic: "orders", partition: 3, code: codeInvalidRecord, err: &enforce.ValidationError{Index: 2,
+		Reason: enforce.ReasonUnknownID, Detail: "value schema id 7 is not registered",
+		Records: []enforce.RecordError{{Index: 2}, {Index: 4}, {Index: 5}}}}
+	tests := []struct {
+		name string
+		r    rejection
+		want string
+	}{
+		{"invalid", invalid, "schemaproxy: orders[3] record 2: value schema id 7 is not registered (unknown_schema_id); 2 more record(s) failed"},
+		{"batch", rejection{topic: "t", partition: 0, code: codeInvalidRecord, err: &enforce.ValidationError{Index: -1, Reason: enforce.ReasonBatchCorrupt, Detail: "crc mismatch"}},
+			"schemaproxy: t[0] record batch: crc mismatch (batch_corrupt)"},
+		{"not checked", rejection{topic: "t", partition: 1, code: codeNotEnoughReplicas, err: fmt.Errorf("%w: timeout", enforce.ErrRegistryUnavailable)},
+			"schemaproxy: t[1] not checked, retry: schema registry unavailable: timeout"},
+		{"with its request", rejection{topic: "u", partition: 9, code: codeInvalidRecord, with: &invalid},
+			"schemaproxy: rejected with its request, which also held schemaproxy: orders[3] record 2: value schema id 7 is not registered (unknown_schema_id); 2 more record(s) failed"},
+		{"unsupported version", rejection{topic: "t", code: codeUnsupportedVersion}, ""},
+	}
+	for _, tt := range tests {
+		if got := tt.r.message(); got != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }
