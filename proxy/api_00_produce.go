@@ -167,9 +167,9 @@ func (pr *pair) forwardProduce(frame []byte, version int16, corr int32, acks int
 // honest producer with a burst of new schemas gets them on retry.
 //
 // Checking stops, with net.ErrClosed, once the pair is closed: from
-// partition watchClientAfter on, watchClient closes it when the client
-// goes away, so a client that sends a huge request and leaves does not
-// keep a core busy checking it.
+// partition watchClientAfter on, watchClient closes it, and ends the
+// checks' context, when the client goes away, so a client that sends a
+// huge request and leaves does not keep a core busy checking it.
 func (pr *pair) checkProduce(chk Checker, req *kmsg.ProduceRequest) ([]rejection, error) {
 	cctx := newCheckCtx(time.Now().Add(pr.p.cfg.CheckTimeout))
 	defer cctx.release()
@@ -179,7 +179,7 @@ func (pr *pair) checkProduce(chk Checker, req *kmsg.ProduceRequest) ([]rejection
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
 			if n++; n == watchClientAfter {
-				defer pr.watchClient()()
+				defer pr.watchClient(cctx)()
 			}
 			if pr.closed() {
 				return nil, net.ErrClosed
@@ -189,8 +189,7 @@ func (pr *pair) checkProduce(chk Checker, req *kmsg.ProduceRequest) ([]rejection
 				continue
 			}
 			r := rejection{topic: t.Topic, partition: p.Partition, code: codeNotEnoughReplicas, err: err}
-			var ve *enforce.ValidationError
-			if errors.As(err, &ve) {
+			if _, ok := errors.AsType[*enforce.ValidationError](err); ok {
 				r.code = codeInvalidRecord
 			}
 			if pr.log.Enabled(ctx, slog.LevelDebug) {
@@ -229,13 +228,14 @@ func (pr *pair) checkProduce(chk Checker, req *kmsg.ProduceRequest) ([]rejection
 const watchClientAfter = 64
 
 // watchClient watches the client connection, while readRequests, its
-// reader, checks a request, and closes the pair if the client goes away;
-// the returned stop ends the watch and must run before the next client
-// read. What the client sends meanwhile (its next requests) stays
-// buffered in pr.cr, and the watch ends when that buffer is full.
-func (pr *pair) watchClient() (stop func()) {
+// reader, checks a request, and if the client goes away closes the pair
+// and releases cctx, ending a registry look-up under way. The returned
+// stop ends the watch and must run before the next client read. What the
+// client sends meanwhile (its next requests) stays buffered in pr.cr, and
+// the watch ends when that buffer is full.
+func (pr *pair) watchClient(cctx *checkCtx) (stop func()) {
 	exited := make(chan struct{})
-	go pr.watchClientGone(exited)
+	go pr.watchClientGone(cctx, exited)
 	return func() {
 		pr.client.SetReadDeadline(aLongTimeAgo)
 		<-exited
@@ -250,13 +250,15 @@ func (pr *pair) watchClient() (stop func()) {
 
 // watchClientGone reads ahead from the client until its buffer is full,
 // stop wakes it with a past deadline, or the client is gone: then it
-// closes the pair, as readRequests does at a client's EOF.
-func (pr *pair) watchClientGone(exited chan<- struct{}) {
+// closes the pair, as readRequests does at a client's EOF, and releases
+// cctx.
+func (pr *pair) watchClientGone(cctx *checkCtx, exited chan<- struct{}) {
 	defer close(exited)
 	for pr.cr.Buffered() < pr.cr.Size() {
 		if _, err := pr.cr.Peek(pr.cr.Buffered() + 1); err != nil {
 			if !isTimeout(err) {
 				pr.close()
+				cctx.release()
 			}
 			return
 		}

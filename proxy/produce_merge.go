@@ -42,8 +42,8 @@ func (r *rejection) message() string {
 	if r.err == nil {
 		return ""
 	}
-	var ve *enforce.ValidationError
-	if !errors.As(r.err, &ve) {
+	ve, ok := errors.AsType[*enforce.ValidationError](r.err)
+	if !ok {
 		return fmt.Sprintf("schemaproxy: %s[%d] not checked, retry: %v", r.topic, r.partition, r.err)
 	}
 	msg := fmt.Sprintf("schemaproxy: %s[%d] %s (%s)", r.topic, r.partition, ve.Error(), ve.Reason)
@@ -55,8 +55,7 @@ func (r *rejection) message() string {
 
 // records is the partition's record_errors (v8+): each failing record.
 func (r *rejection) records() []enforce.RecordError {
-	var ve *enforce.ValidationError
-	if r.with == nil && errors.As(r.err, &ve) {
+	if ve, ok := errors.AsType[*enforce.ValidationError](r.err); ok && r.with == nil {
 		return ve.Records
 	}
 	return nil

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -177,3 +178,58 @@ func TestRejectionMessage(t *testing.T) {
 		}
 	}
 }
+
+// Rejections cost work linear in the request. Merging 4x the rejections
+// into 4x the broker's answer visits 4x the entries (a scan of the
+// response per rejection visits 16x). A v3 request answered whole by the
+// proxy allocates less than two values per partition at any size: no
+// message is formatted for a version that cannot carry one.
+//
+// Not parallel: testing.AllocsPerRun refuses to run in a parallel test.
+func TestRejectionsLinear(t *testing.T) {
+	t.Run("merge", func(t *testing.T) {
+		visits := func(n int) int {
+			req := produceRequest(9, map[string]int{"a": n, "b": n})
+			var rejs []rejection
+			for _, tp := range req.Topics {
+				for _, p := range tp.Partitions {
+					if p.Partition%2 == 0 {
+						rejs = append(rejs, rejection{topic: tp.Topic, partition: p.Partition, code: codeInvalidRecord})
+					}
+				}
+			}
+			dropRejected(req, rejs)
+			return applyRejections(upstreamAnswer(req), rejs)
+		}
+		small, large := visits(1000), visits(4000)
+		if large > 4*small {
+			t.Errorf("got %d entries visited for 8000 partitions, %d for 2000; want at most 4x", large, small)
+		}
+	})
+	t.Run("allocations", func(t *testing.T) {
+		chk := sharedErrChecker{&enforce.ValidationError{Index: -1, Reason: enforce.ReasonBatchCorrupt, Detail: "null records"}}
+		pr := loopbackPair(t, chk)
+		for _, n := range []int{1000, 4000} {
+			allocs := testing.AllocsPerRun(5, func() {
+				req := nullRequest(3, n)
+				rejs, err := pr.checkProduce(chk, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				dropRejected(req, rejs)
+				resp := req.ResponseKind().(*kmsg.ProduceResponse)
+				applyRejections(resp, rejs)
+				resp.AppendTo(nil)
+			})
+			if per := allocs / float64(n); per >= 2 {
+				t.Errorf("%d partitions: got %.2f allocations per partition, want fewer than 2", n, per)
+			}
+		}
+	})
+}
+
+// sharedErrChecker rejects every partition with the same error.
+type sharedErrChecker struct{ err error }
+
+func (c sharedErrChecker) Check(context.Context, string, int32, []byte) error { return c.err }
+func (sharedErrChecker) RejectScope() enforce.Scope                           { return enforce.ScopePartition }
