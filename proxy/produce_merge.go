@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -74,7 +75,7 @@ func applyRejections(resp *kmsg.ProduceResponse, rejs []rejection) int {
 	if len(rejs) == 0 {
 		return 0
 	}
-	ix := newRespIndex(resp)
+	ix := newRespIndex(resp, rejs)
 	for i := range rejs {
 		r := &rejs[i]
 		p := kmsg.NewProduceResponseTopicPartition()
@@ -106,15 +107,19 @@ type respIndex struct {
 	resp   *kmsg.ProduceResponse
 	topics map[string]int  // topic -> its first entry in resp.Topics
 	parts  []map[int32]int // per entry of resp.Topics, made on first use: partition -> index
+	adds   map[string]int  // topic -> how many rejections name it: room to make at once
 	visits int             // partition entries indexed or written
 }
 
-func newRespIndex(resp *kmsg.ProduceResponse) *respIndex {
-	ix := &respIndex{resp: resp, topics: make(map[string]int, len(resp.Topics)), parts: make([]map[int32]int, len(resp.Topics))}
+func newRespIndex(resp *kmsg.ProduceResponse, rejs []rejection) *respIndex {
+	ix := &respIndex{resp: resp, topics: make(map[string]int, len(resp.Topics)), parts: make([]map[int32]int, len(resp.Topics)), adds: make(map[string]int)}
 	for i := range resp.Topics {
 		if _, ok := ix.topics[resp.Topics[i].Topic]; !ok {
 			ix.topics[resp.Topics[i].Topic] = i
 		}
+	}
+	for i := range rejs {
+		ix.adds[rejs[i].topic]++
 	}
 	return ix
 }
@@ -135,7 +140,9 @@ func (ix *respIndex) put(topic string, p kmsg.ProduceResponseTopicPartition) {
 	t := &ix.resp.Topics[ti]
 	parts := ix.parts[ti]
 	if parts == nil {
-		parts = make(map[int32]int, len(t.Partitions))
+		add := ix.adds[topic]
+		t.Partitions = slices.Grow(t.Partitions, add)
+		parts = make(map[int32]int, len(t.Partitions)+add)
 		for i := range t.Partitions {
 			ix.visits++
 			if _, ok := parts[t.Partitions[i].Partition]; !ok {
