@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -77,7 +78,10 @@ func (pr *pair) produce(frame []byte, version int16, corr int32) error {
 	}
 	pr.internTopics(req)
 	prot := protectProduce(chk, req)
-	rejs := pr.checkProduce(chk, req)
+	rejs, err := pr.checkProduce(chk, req)
+	if err != nil {
+		return err
+	}
 	if len(rejs) == 0 && len(prot) == 0 {
 		return pr.forwardProduce(frame, version, corr, acks, nil)
 	}
@@ -100,7 +104,7 @@ func (pr *pair) produce(frame []byte, version int16, corr int32) error {
 			}
 		}
 		return &ProtocolError{Reason: metrics.ReasonAcks0Rejected,
-			Err: fmt.Errorf("acks=0 produce: %d partition(s) rejected (first: %s); closing the connection as a broker does", len(rejs), rejs[0].msg)}
+			Err: fmt.Errorf("acks=0 produce: %d partition(s) rejected (first: %s); closing the connection as a broker does", len(rejs), rejs[0].message())}
 	}
 	if frame == nil {
 		resp := req.ResponseKind().(*kmsg.ProduceResponse)
@@ -126,7 +130,7 @@ func protectProduce(chk Checker, req *kmsg.ProduceRequest) []rejection {
 			continue
 		}
 		for _, p := range t.Partitions {
-			rejs = append(rejs, rejection{topic: t.Topic, partition: p.Partition, code: codeTopicAuthFailed, msg: protectedMessage(t.Topic)})
+			rejs = append(rejs, rejection{topic: t.Topic, partition: p.Partition, code: codeTopicAuthFailed, err: protectedError(t.Topic)})
 		}
 	}
 	if len(rejs) > 0 {
@@ -187,38 +191,41 @@ func (pr *pair) forwardProduce(frame []byte, version int16, corr int32, acks int
 // what a request, or a connection, can make the registry answer is
 // bounded, and past the bound a partition gets NOT_ENOUGH_REPLICAS, so an
 // honest producer with a burst of new schemas gets them on retry.
-func (pr *pair) checkProduce(chk Checker, req *kmsg.ProduceRequest) []rejection {
+//
+// Checking stops, with net.ErrClosed, once the pair is closed: from
+// partition watchClientAfter on, watchClient closes it, and ends the
+// checks' context, when the client goes away, so a client that sends a
+// huge request and leaves does not keep a core busy checking it.
+func (pr *pair) checkProduce(chk Checker, req *kmsg.ProduceRequest) ([]rejection, error) {
 	cctx := newCheckCtx(time.Now().Add(pr.p.cfg.CheckTimeout))
 	defer cctx.release()
 	ctx := enforce.WithLookups(cctx, enforce.NewRequestLookups(pr.p.cfg.RegistryLookupsPerRequest, pr.lookups))
 	var rejs []rejection
+	n := 0
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
+			if n++; n == watchClientAfter {
+				defer pr.watchClient(cctx)()
+			}
+			if pr.closed() {
+				return nil, net.ErrClosed
+			}
 			err := chk.Check(ctx, t.Topic, p.Partition, p.Records)
 			if err == nil {
 				continue
 			}
-			r := rejection{topic: t.Topic, partition: p.Partition}
-			var ve *enforce.ValidationError
-			if errors.As(err, &ve) {
+			r := rejection{topic: t.Topic, partition: p.Partition, code: codeNotEnoughReplicas, err: err}
+			if _, ok := errors.AsType[*enforce.ValidationError](err); ok {
 				r.code = codeInvalidRecord
-				r.msg = fmt.Sprintf("schemaproxy: %s[%d] %s (%s)", t.Topic, p.Partition, ve.Error(), ve.Reason)
-				if more := len(ve.Records) - 1; more > 0 {
-					r.msg += fmt.Sprintf("; %d more record(s) failed", more)
-				}
-				r.records = ve.Records
-			} else {
-				r.code = codeNotEnoughReplicas
-				r.msg = fmt.Sprintf("schemaproxy: %s[%d] not checked, retry: %v", t.Topic, p.Partition, err)
 			}
 			if pr.log.Enabled(ctx, slog.LevelDebug) {
-				pr.log.Debug("produce partition rejected", "topic", t.Topic, "partition", p.Partition, "error_code", r.code, "err", r.msg)
+				pr.log.Debug("produce partition rejected", "topic", t.Topic, "partition", p.Partition, "error_code", r.code, "err", r.message())
 			}
 			rejs = append(rejs, r)
 		}
 	}
 	if len(rejs) == 0 || chk.RejectScope() != enforce.ScopeRequest {
-		return rejs
+		return rejs, nil
 	}
 	// Request scope: the rest of the request fails with the first cause.
 	first := rejs[0]
@@ -229,19 +236,59 @@ func (pr *pair) checkProduce(chk Checker, req *kmsg.ProduceRequest) []rejection 
 			break
 		}
 	}
-	done := make(map[topicPartition]bool, len(rejs))
-	for _, r := range rejs {
-		done[topicPartition{r.topic, r.partition}] = true
-	}
+	done := rejectedSet(rejs)
 	for _, t := range req.Topics {
+		tdone := done[t.Topic]
 		for _, p := range t.Partitions {
-			if !done[topicPartition{t.Topic, p.Partition}] {
-				rejs = append(rejs, rejection{topic: t.Topic, partition: p.Partition, code: code,
-					msg: "schemaproxy: rejected with its request, which also held " + first.msg})
+			if _, ok := tdone[p.Partition]; !ok {
+				rejs = append(rejs, rejection{topic: t.Topic, partition: p.Partition, code: code, with: &first})
 			}
 		}
 	}
-	return rejs
+	return rejs, nil
+}
+
+// watchClientAfter is the partition of a Produce request from which
+// checkProduce watches the client: a request that small is checked
+// quickly, and the watch costs a goroutine and a wake-up.
+const watchClientAfter = 64
+
+// watchClient watches the client connection, while readRequests, its
+// reader, checks a request, and if the client goes away closes the pair
+// and releases cctx, ending a registry look-up under way. The returned
+// stop ends the watch and must run before the next client read. What the
+// client sends meanwhile (its next requests) stays buffered in pr.cr, and
+// the watch ends when that buffer is full.
+func (pr *pair) watchClient(cctx *checkCtx) (stop func()) {
+	exited := make(chan struct{})
+	go pr.watchClientGone(cctx, exited)
+	return func() {
+		pr.client.SetReadDeadline(aLongTimeAgo)
+		<-exited
+		pr.client.SetReadDeadline(time.Time{})
+		if pr.draining.Load() {
+			// drain stores draining before it sets its deadline, so
+			// either it set it after the line above or it is seen here.
+			pr.client.SetReadDeadline(aLongTimeAgo)
+		}
+	}
+}
+
+// watchClientGone reads ahead from the client until its buffer is full,
+// stop wakes it with a past deadline, or the client is gone: then it
+// closes the pair, as readRequests does at a client's EOF, and releases
+// cctx.
+func (pr *pair) watchClientGone(cctx *checkCtx, exited chan<- struct{}) {
+	defer close(exited)
+	for pr.cr.Buffered() < pr.cr.Size() {
+		if _, err := pr.cr.Peek(pr.cr.Buffered() + 1); err != nil {
+			if !isTimeout(err) {
+				pr.close()
+				cctx.release()
+			}
+			return
+		}
+	}
 }
 
 // refuseOldProduce answers Produce v0-2 (message sets v0/v1, removed in

@@ -11,7 +11,9 @@ import (
 type Checker interface {
 	// Check returns nil to forward the partition, a *enforce.ValidationError
 	// to answer INVALID_RECORD, or any other error (registry unavailable)
-	// to answer a retriable error so the producer retries.
+	// to answer a retriable error so the producer retries. The error is
+	// kept, and formatted into the partition's error_message, after Check
+	// returns and after records is reused, so it must not alias records.
 	Check(ctx context.Context, topic string, partition int32, records []byte) error
 	// RejectScope says whether a rejection fails its partition only or
 	// the whole request.

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"testing"
@@ -34,6 +36,11 @@ func produceRequest(version int16, topics map[string]int) *kmsg.ProduceRequest {
 	return req
 }
 
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
 // upstreamAnswer is what a broker answers for req: success everywhere.
 func upstreamAnswer(req *kmsg.ProduceRequest) *kmsg.ProduceResponse {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
@@ -60,9 +67,13 @@ func TestSplitAndMergeListEveryPartitionOnce(t *testing.T) {
 		name string
 		rejs []rejection
 	}{
-		{"one partition", []rejection{{topic: "b", partition: 1, code: codeInvalidRecord, msg: "bad", records: []enforce.RecordError{{Index: 3, Message: "record 3"}, {Index: 5, Message: "record 5"}}}}},
+		{"one partition", []rejection{{topic: "b", partition: 1, code: codeInvalidRecord, err: &enforce.ValidationError{Index: 3, Reason: enforce.ReasonUnknownID, Detail: "bad",
+			Records: []enforce.RecordError{{Index: 3, Message: "record 3"}, {Index: 5, Message: "record 5"}}}}}},
 		{"whole topic", []rejection{{topic: "a", partition: 0, code: codeInvalidRecord}, {topic: "a", partition: 1, code: codeInvalidRecord}}},
-		{"retriable and invalid", []rejection{{topic: "c", partition: 0, code: codeNotEnoughReplicas}, {topic: "a", partition: 1, code: codeInvalidRecord, records: []enforce.RecordError{{Index: 0, Message: "record 0"}}}}},
+		{"retriable and invalid", []rejection{{topic: "c", partition: 0, code: codeNotEnoughReplicas, err: errors.New("registry down")},
+			{topic: "a", partition: 1, code: codeInvalidRecord, err: &enforce.ValidationError{Index: 0, Detail: "x", Records: []enforce.RecordError{{Index: 0, Message: "record 0"}}}}}},
+		{"request scope", []rejection{{topic: "c", partition: 1, code: codeInvalidRecord, with: &rejection{topic: "b", partition: 0, code: codeInvalidRecord,
+			err: &enforce.ValidationError{Index: -1, Detail: "y"}}}}},
 		{"none", nil},
 	}
 	for _, tt := range tests {
@@ -122,13 +133,13 @@ func TestSplitAndMergeListEveryPartitionOnce(t *testing.T) {
 						t.Errorf("v%d: %s/%d base offset got %d, want -1", version, r.topic, r.partition, p.BaseOffset)
 					}
 					if version >= 8 {
-						if r.msg != "" && (p.ErrorMessage == nil || *p.ErrorMessage != r.msg) {
-							t.Errorf("v%d: %s/%d error message got %v, want %q", version, r.topic, r.partition, p.ErrorMessage, r.msg)
+						if msg := r.message(); msg != "" && (p.ErrorMessage == nil || *p.ErrorMessage != msg) {
+							t.Errorf("v%d: %s/%d error message got %v, want %q", version, r.topic, r.partition, p.ErrorMessage, msg)
 						}
-						if len(p.ErrorRecords) != len(r.records) {
-							t.Errorf("v%d: %s/%d record errors got %+v, want %d", version, r.topic, r.partition, p.ErrorRecords, len(r.records))
+						if len(p.ErrorRecords) != len(r.records()) {
+							t.Errorf("v%d: %s/%d record errors got %+v, want %d", version, r.topic, r.partition, p.ErrorRecords, len(r.records()))
 						}
-						for i, re := range r.records {
+						for i, re := range r.records() {
 							if i < len(p.ErrorRecords) && (p.ErrorRecords[i].RelativeOffset != int32(re.Index) || *p.ErrorRecords[i].ErrorMessage != re.Message) {
 								t.Errorf("v%d: %s/%d record error %d got %+v, want %+v", version, r.topic, r.partition, i, p.ErrorRecords[i], re)
 							}
@@ -139,3 +150,88 @@ func TestSplitAndMergeListEveryPartitionOnce(t *testing.T) {
 		})
 	}
 }
+
+// Each kind of rejection's error_message, formatted when the response is
+// built, reads exactly as clients and their logs have always seen it.
+func TestRejectionMessage(t *testing.T) {
+	t.Parallel()
+	invalid := rejection{topic: "orders", partition: 3, code: codeInvalidRecord, err: &enforce.ValidationError{Index: 2,
+		Reason: enforce.ReasonUnknownID, Detail: "value schema id 7 is not registered",
+		Records: []enforce.RecordError{{Index: 2}, {Index: 4}, {Index: 5}}}}
+	tests := []struct {
+		name string
+		r    rejection
+		want string
+	}{
+		{"invalid", invalid, "schemaproxy: orders[3] record 2: value schema id 7 is not registered (unknown_schema_id); 2 more record(s) failed"},
+		{"batch", rejection{topic: "t", partition: 0, code: codeInvalidRecord, err: &enforce.ValidationError{Index: -1, Reason: enforce.ReasonBatchCorrupt, Detail: "crc mismatch"}},
+			"schemaproxy: t[0] record batch: crc mismatch (batch_corrupt)"},
+		{"not checked", rejection{topic: "t", partition: 1, code: codeNotEnoughReplicas, err: fmt.Errorf("%w: timeout", enforce.ErrRegistryUnavailable)},
+			"schemaproxy: t[1] not checked, retry: schema registry unavailable: timeout"},
+		{"with its request", rejection{topic: "u", partition: 9, code: codeInvalidRecord, with: &invalid},
+			"schemaproxy: rejected with its request, which also held schemaproxy: orders[3] record 2: value schema id 7 is not registered (unknown_schema_id); 2 more record(s) failed"},
+		{"unsupported version", rejection{topic: "t", code: codeUnsupportedVersion}, ""},
+	}
+	for _, tt := range tests {
+		if got := tt.r.message(); got != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// Rejections cost work linear in the request. Merging 4x the rejections
+// into 4x the broker's answer visits 4x the entries (a scan of the
+// response per rejection visits 16x). A v3 request answered whole by the
+// proxy allocates less than two values per partition at any size: no
+// message is formatted for a version that cannot carry one.
+//
+// Not parallel: testing.AllocsPerRun refuses to run in a parallel test.
+func TestRejectionsLinear(t *testing.T) {
+	t.Run("merge", func(t *testing.T) {
+		visits := func(n int) int {
+			req := produceRequest(9, map[string]int{"a": n, "b": n})
+			var rejs []rejection
+			for _, tp := range req.Topics {
+				for _, p := range tp.Partitions {
+					if p.Partition%2 == 0 {
+						rejs = append(rejs, rejection{topic: tp.Topic, partition: p.Partition, code: codeInvalidRecord})
+					}
+				}
+			}
+			dropRejected(req, rejs)
+			return applyRejections(upstreamAnswer(req), rejs)
+		}
+		small, large := visits(1000), visits(4000)
+		if large > 4*small {
+			t.Errorf("got %d entries visited for 8000 partitions, %d for 2000; want at most 4x", large, small)
+		}
+	})
+	t.Run("allocations", func(t *testing.T) {
+		chk := sharedErrChecker{&enforce.ValidationError{Index: -1, Reason: enforce.ReasonBatchCorrupt, Detail: "null records"}}
+		pr := loopbackPair(t, chk)
+		for _, n := range []int{1000, 4000} {
+			allocs := testing.AllocsPerRun(5, func() {
+				req := nullRequest(3, n)
+				rejs, err := pr.checkProduce(chk, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				dropRejected(req, rejs)
+				resp := req.ResponseKind().(*kmsg.ProduceResponse)
+				applyRejections(resp, rejs)
+				resp.AppendTo(nil)
+			})
+			if per := allocs / float64(n); per >= 2 {
+				t.Errorf("%d partitions: got %.2f allocations per partition, want fewer than 2", n, per)
+			}
+		}
+	})
+}
+
+// sharedErrChecker rejects every partition with the same error.
+type sharedErrChecker struct{ err error }
+
+func (c sharedErrChecker) Check(context.Context, string, int32, []byte) error { return c.err }
+func (sharedErrChecker) RejectScope() enforce.Scope                           { return enforce.ScopePartition }
+func (sharedErrChecker) Protected(string) bool                                { return false }
+func (sharedErrChecker) HasProtected() bool                                   { return false }

@@ -36,6 +36,12 @@ var protectors = map[int16]protector{
 	keyIncrAlterConfigs: protectIncrementalAlterConfigs,
 }
 
+// protectedError is the cause of a Produce partition refused because its
+// topic is protected; its message is formatted only if it is sent.
+type protectedError string
+
+func (e protectedError) Error() string { return protectedMessage(string(e)) }
+
 // protectedMessage is the error message of a refused entry.
 func protectedMessage(topic string) string {
 	return fmt.Sprintf("schemaproxy: topic %s is protected (protected_topics): clients may not write to it or change it through the proxy", topic)
