@@ -577,7 +577,7 @@ func (r *sessionRunner) phase(ctx context.Context, lc *loadConfig, target string
 	// responses may not be counted yet, so the start waits for them too.
 	var residence0 histSnap
 	if proxied && lc.Kind == kindProduce {
-		residence0 = r.scrapeSettled(ctx, histSnap{}, true)
+		residence0 = r.scrapeSettled(ctx, histSnap{})
 	}
 	var proxyCPU0, upCPU0 time.Duration
 	var rss *proc.PeakRSS
@@ -609,7 +609,7 @@ func (r *sessionRunner) phase(ctx context.Context, lc *loadConfig, target string
 			ph.ProxyPeakRSSBytes, ph.ProxyRSSMethod = &peak, method
 		}
 		if residence0 != nil {
-			if end := r.scrapeSettled(ctx, residence0, false); end != nil {
+			if end := r.scrapeSettled(ctx, residence0); end != nil {
 				ph.ProxyResidence = residence(residence0, end)
 			}
 		}
@@ -643,12 +643,12 @@ func (r *sessionRunner) scrape(ctx context.Context, want bool) histSnap {
 
 // scrapeSettled scrapes at a phase's start (start empty: every request
 // since the proxy started) or end. The proxy observes each leg just after
-// its write, so the client can finish before the last observations land:
-// with acks, it scrapes again, for up to five seconds on a loaded machine,
-// until every request counted since start has its response, and, when
-// stable is set, the request count is the same in two scrapes in a row
-// (a request leg observed late would otherwise count in the next phase).
-func (r *sessionRunner) scrapeSettled(ctx context.Context, start histSnap, stable bool) histSnap {
+// its write, so the client can finish before the last observations land,
+// and a request's leg can even land after its response's (the response
+// is relayed while the reading goroutine waits for a CPU): with acks, it
+// scrapes again, for up to five seconds on a loaded machine, until two
+// scrapes in a row count the same requests and as many responses.
+func (r *sessionRunner) scrapeSettled(ctx context.Context, start histSnap) histSnap {
 	deadline := time.Now().Add(5 * time.Second)
 	prev := int64(-1)
 	for {
@@ -660,7 +660,7 @@ func (r *sessionRunner) scrapeSettled(ctx context.Context, start histSnap, stabl
 		if res == nil {
 			return end
 		}
-		if res.Responses >= res.Requests && (!stable || res.Requests == prev) {
+		if res.Responses == res.Requests && res.Requests == prev {
 			return end
 		}
 		prev = res.Requests
