@@ -114,8 +114,17 @@ func advertiseAll[T any](pr *pair, nodes []T, f func(*T) (int32, *string, *int32
 	return len(nodes) > 0, nil
 }
 
+// rewriteMetadata advertises the brokers and notes every topic listed
+// without error as existing upstream, so that it may take a topic label of
+// its own (metrics.Enforcement.NoteTopic): names a client made up never do.
 func rewriteMetadata(pr *pair, resp kmsg.Response) (bool, error) {
-	return advertiseAll(pr, resp.(*kmsg.MetadataResponse).Brokers,
+	r := resp.(*kmsg.MetadataResponse)
+	for i := range r.Topics {
+		if t := &r.Topics[i]; t.ErrorCode == 0 && t.Topic != nil {
+			pr.p.metrics.Enforce.NoteTopic(*t.Topic)
+		}
+	}
+	return advertiseAll(pr, r.Brokers,
 		func(b *kmsg.MetadataResponseBroker) (int32, *string, *int32) { return b.NodeID, &b.Host, &b.Port })
 }
 
