@@ -147,8 +147,14 @@ func (e *Enforcer) Check(ctx context.Context, topic string, partition int32, rec
 	return ve
 }
 
+// count counts n records of topic under result. Records that passed
+// mark their topic as known, so it may take a topic label of its own
+// (metrics.Enforcement.Topic).
 func (e *Enforcer) count(topic string, n int, result string) {
 	if e.m != nil && n > 0 {
+		if result == "accepted" {
+			e.m.NoteTopic(topic)
+		}
 		e.m.Validated.WithLabelValues(e.m.Topic(topic), result).Add(float64(n))
 	}
 }

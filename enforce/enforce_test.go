@@ -234,11 +234,41 @@ func TestRejectionMetrics(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	e := f.enforcer(t, "")
+	f.m.Enforce.NoteTopic("orders") // as the proxy does when a broker's Metadata lists it
 	for range 3 {
 		e.Check(context.Background(), "orders", 0, enforcetest.Batch(0, recs(avroValue(99999))...))
+		e.Check(context.Background(), "nowhere", 0, enforcetest.Batch(0, recs(avroValue(99999))...))
 	}
 	if got := testutil.ToFloat64(f.m.Enforce.Rejections.WithLabelValues("orders", string(enforce.ReasonUnknownID))); got != 3 {
-		t.Errorf("rejections_total: got %v, want 3", got)
+		t.Errorf("rejections_total{topic=orders}: got %v, want 3", got)
+	}
+	// A topic never listed by a broker, none of whose records passed,
+	// takes no label.
+	if got := testutil.ToFloat64(f.m.Enforce.Rejections.WithLabelValues(metrics.OtherTopic, string(enforce.ReasonUnknownID))); got != 3 {
+		t.Errorf("rejections_total{topic=_other}: got %v, want 3", got)
+	}
+}
+
+// A topic whose records passed a check is known: its later rejections
+// count under its own name.
+func TestPassedTopicLabelled(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	e := f.enforcer(t, "")
+	ctx := context.Background()
+	bad := enforcetest.Batch(0, recs(avroValue(99999))...)
+	e.Check(ctx, "orders", 0, bad)
+	if err := e.Check(ctx, "orders", 0, enforcetest.Batch(0, recs(avroValue(f.order))...)); err != nil {
+		t.Fatalf("good batch: %v", err)
+	}
+	e.Check(ctx, "orders", 0, bad)
+	for _, w := range []struct {
+		topic string
+		want  float64
+	}{{metrics.OtherTopic, 1}, {"orders", 1}} {
+		if got := testutil.ToFloat64(f.m.Enforce.Rejections.WithLabelValues(w.topic, string(enforce.ReasonUnknownID))); got != w.want {
+			t.Errorf("rejections_total{topic=%s}: got %v, want %v", w.topic, got, w.want)
+		}
 	}
 }
 
@@ -259,6 +289,7 @@ func TestEveryFailingRecordListed(t *testing.T) {
 		}
 		rs = append(rs, enforcetest.Rec{Value: v})
 	}
+	f.m.Enforce.NoteTopic("orders") // as the proxy does when a broker's Metadata lists it
 	err := e.Check(context.Background(), "orders", 0, enforcetest.Batch(protocol.CodecZstd, rs...))
 	var ve *enforce.ValidationError
 	if !errors.As(err, &ve) {

@@ -188,6 +188,7 @@ func TestPayloadErrorPointsAtField(t *testing.T) {
 	t.Parallel()
 	f := newPayloadFixture(t)
 	e := f.enforcer(t, `defaults: {value: {mode: payload}}`)
+	f.m.Enforce.NoteTopic("customers") // as the proxy does when a broker's Metadata lists it
 	err := e.Check(context.Background(), "customers", 0, enforcetest.Batch(0, recs(
 		enforcetest.Value(f.customer, customer("ann", "Oslo", 1)),
 		enforcetest.Value(f.customer, customer("ann", "Oslo", 1)),

@@ -12,6 +12,12 @@ const OtherTopic = "_other"
 // DefaultTopicCap is how many distinct topic label values are kept.
 const DefaultTopicCap = 100
 
+// DefaultKnownTopicCap bounds the names NoteTopic remembers as existing
+// upstream: about 2.5 MB at most with Kafka's 249-byte names. Past it,
+// further names are not remembered, so topics not yet labelled count as
+// OtherTopic.
+const DefaultKnownTopicCap = 10000
+
 // Enforcement holds the schema-enforcement series:
 //
 //	records_validated_total{topic,result}  counter    records checked; accepted (its batch passed) or rejected (failed its own check)
@@ -25,9 +31,15 @@ const DefaultTopicCap = 100
 //	registry_requests_in_flight            gauge      registry HTTP requests under way (at most the process bound)
 //	validation_duration_seconds            histogram  time to judge one partition's batch
 //
-// The topic label is capped by Topic: the first DefaultTopicCap topics it
-// is asked about keep their names, later ones count as OtherTopic
-// ("_other"), so label cardinality stays bounded.
+// The topic label is capped by Topic: only topics known to exist take a
+// label of their own, the first DefaultTopicCap of them that Topic is asked
+// about; any other topic counts as OtherTopic ("_other"). A topic is known
+// once NoteTopic is told of it: the proxy notes every topic a broker's
+// Metadata response lists without error, and the enforcer every topic
+// whose records passed a check. So a flood of requests naming topics that
+// do not exist counts as OtherTopic and takes no label, and label
+// cardinality stays bounded. The known set itself is capped at
+// DefaultKnownTopicCap names.
 type Enforcement struct {
 	Validated      *prometheus.CounterVec
 	Rejections     *prometheus.CounterVec
@@ -37,13 +49,16 @@ type Enforcement struct {
 	RegistryActive prometheus.Gauge
 	ValidationTime prometheus.Histogram
 	topicCap       int
+	knownCap       int
 	mu             sync.RWMutex
-	topics         map[string]struct{}
+	topics         map[string]struct{} // labelled topics, at most topicCap
+	known          map[string]struct{} // topics seen to exist, at most knownCap
 }
 
 // newEnforcement creates the enforcement series and registers them on reg.
 func newEnforcement(reg *prometheus.Registry) *Enforcement {
-	e := &Enforcement{topicCap: DefaultTopicCap, topics: make(map[string]struct{})}
+	e := &Enforcement{topicCap: DefaultTopicCap, knownCap: DefaultKnownTopicCap,
+		topics: make(map[string]struct{}), known: make(map[string]struct{})}
 	e.Validated = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "schemaproxy_records_validated_total",
 		Help: "Records checked against the topic policy, by topic and result: accepted (its batch passed) or rejected (failed its own check).",
@@ -86,17 +101,39 @@ func newEnforcement(reg *prometheus.Registry) *Enforcement {
 	return e
 }
 
-// Topic returns the label value for topic: itself while fewer than the
-// cap have been seen, else OtherTopic.
+// NoteTopic records that topic exists upstream (a broker listed it in a
+// Metadata response) or that its records passed a check, so that Topic may
+// give it a label of its own. Names past DefaultKnownTopicCap are not
+// recorded. Safe for concurrent use.
+func (e *Enforcement) NoteTopic(topic string) {
+	e.mu.RLock()
+	_, ok := e.known[topic]
+	full := len(e.known) >= e.knownCap
+	e.mu.RUnlock()
+	if ok || full {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.known) < e.knownCap {
+		e.known[topic] = struct{}{}
+	}
+}
+
+// Topic returns the label value for topic: itself if it has a label, or
+// if it is known (NoteTopic) and fewer than the cap have labels; else
+// OtherTopic. A topic never noted takes no label however often it is
+// asked about. Safe for concurrent use.
 func (e *Enforcement) Topic(topic string) string {
 	e.mu.RLock()
-	_, seen := e.topics[topic]
+	_, labelled := e.topics[topic]
+	_, known := e.known[topic]
 	full := len(e.topics) >= e.topicCap
 	e.mu.RUnlock()
 	switch {
-	case seen:
+	case labelled:
 		return topic
-	case full:
+	case !known, full:
 		return OtherTopic
 	}
 	e.mu.Lock()

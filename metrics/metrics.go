@@ -19,6 +19,9 @@
 //	                                               the proxy answers itself, to the queueing of that answer;
 //	                                               response: from the upstream response's size prefix read
 //	                                               to the end of its write to the client (acks=0 has none)
+//	log_lines_suppressed_total          counter  log lines about refused or failed client connections held back
+//	                                             by the process-wide log rate limit (the next line let through
+//	                                             says how many, as suppressed=N)
 //
 // plus the enforcement series listed at Enforcement, and the standard go_*
 // and process_* collectors. The api label takes the
@@ -79,6 +82,8 @@ type Metrics struct {
 	// response legs of produce_proxy_seconds.
 	ProduceRequestTime  prometheus.Observer
 	ProduceResponseTime prometheus.Observer
+	// LogSuppressed counts log lines held back by a rate limit.
+	LogSuppressed prometheus.Counter
 
 	requests [maxKey + 1]prometheus.Counter // index maxKey: Unknown
 	local    [maxKey + 1]prometheus.Counter
@@ -124,10 +129,14 @@ func New() *Metrics {
 		Help:    "Time a Produce spends inside schemaproxy, by leg: request (frame read from the client to written upstream, or answered locally) and response (size prefix read from upstream to written to the client).",
 		Buckets: produceBuckets,
 	}, []string{"leg"})
+	m.LogSuppressed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "schemaproxy_log_lines_suppressed_total",
+		Help: "Log lines about refused or failed client connections held back by the log rate limit.",
+	})
 	m.ProduceRequestTime = produceTime.WithLabelValues("request")
 	m.ProduceResponseTime = produceTime.WithLabelValues("response")
 	m.Registry.MustRegister(requests, local, m.ConnectionsActive, m.ConnectionsTotal,
-		m.ConnectionErrors, m.ClientReceived, m.ClientSent, produceTime,
+		m.ConnectionErrors, m.ClientReceived, m.ClientSent, produceTime, m.LogSuppressed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for k := range maxKey {
 		name := kmsg.NameForKey(int16(k))

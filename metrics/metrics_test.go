@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -60,15 +61,54 @@ func TestTopicLabelCapped(t *testing.T) {
 	m := New()
 	e := m.Enforce
 	for i := range DefaultTopicCap {
+		e.NoteTopic(strings.Repeat("t", i+1))
 		if got := e.Topic(strings.Repeat("t", i+1)); got != strings.Repeat("t", i+1) {
 			t.Fatalf("topic %d: got %q, want its own name", i, got)
 		}
 	}
+	e.NoteTopic("one-too-many")
 	if got := e.Topic("one-too-many"); got != OtherTopic {
 		t.Errorf("topic past the cap: got %q, want %q", got, OtherTopic)
 	}
 	if got := e.Topic("t"); got != "t" {
 		t.Errorf("a topic seen before the cap: got %q, want t", got)
+	}
+}
+
+// A topic never noted as existing counts as _other and takes no label
+// slot, however many such names are asked about; a noted topic asked
+// about afterwards still gets its own label.
+func TestTopicLabelOnlyForKnownTopics(t *testing.T) {
+	t.Parallel()
+	e := New().Enforce
+	for i := range 10 * DefaultTopicCap {
+		if got := e.Topic("junk-" + strconv.Itoa(i)); got != OtherTopic {
+			t.Fatalf("unknown topic %d: got %q, want %q", i, got, OtherTopic)
+		}
+	}
+	e.NoteTopic("orders")
+	if got := e.Topic("orders"); got != "orders" {
+		t.Errorf("known topic after the junk: got %q, want orders", got)
+	}
+}
+
+// The known set stops growing at its cap: a name noted past it stays
+// unknown and counts as _other, while names noted before keep working.
+func TestKnownTopicsCapped(t *testing.T) {
+	t.Parallel()
+	e := New().Enforce
+	for i := range DefaultKnownTopicCap {
+		e.NoteTopic("known-" + strconv.Itoa(i))
+	}
+	e.NoteTopic("late")
+	if got := len(e.known); got != DefaultKnownTopicCap {
+		t.Errorf("known set: got %d names, want %d", got, DefaultKnownTopicCap)
+	}
+	if got := e.Topic("late"); got != OtherTopic {
+		t.Errorf("topic noted past the known cap: got %q, want %q", got, OtherTopic)
+	}
+	if got := e.Topic("known-0"); got != "known-0" {
+		t.Errorf("topic noted before the known cap: got %q, want known-0", got)
 	}
 }
 

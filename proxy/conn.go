@@ -102,7 +102,9 @@ func (pr *pair) run() {
 }
 
 // guard runs fn, turning a panic into a logged, counted close of this pair
-// alone, and logging the error fn ends with, once.
+// alone, and logging the error fn ends with, once. A protocol error's line
+// goes through the proxy's connection log limit (connLog), so junk
+// traffic cannot flood the log.
 func (pr *pair) guard(name string, fn func() error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -117,7 +119,7 @@ func (pr *pair) guard(name string, fn func() error) {
 	}
 	var pe *ProtocolError
 	if errors.As(err, &pe) {
-		pr.log.Warn("closing connection", "goroutine", name, "reason", pe.Reason, "err", err)
+		pr.p.connLog.log(pr.log, slog.LevelWarn, "closing connection", "goroutine", name, "reason", pe.Reason, "err", err)
 		pr.p.metrics.ConnectionErrors.WithLabelValues(pe.Reason).Inc()
 		if name == "readRequests" {
 			// A broker reads one request at a time, so it has answered

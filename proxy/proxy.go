@@ -26,6 +26,7 @@ type Proxy struct {
 	// topicIDs maps the topic IDs Metadata and DescribeTopicPartitions
 	// responses named to their topics, with a checker only (protect.go).
 	topicIDs topicIDs
+	connLog  *logLimiter // bounds the lines refused and failed connections log
 
 	wg       sync.WaitGroup // every goroutine the proxy starts
 	mu       sync.Mutex     // guards the fields below
@@ -43,6 +44,7 @@ func New(cfg Config, log *slog.Logger, m *metrics.Metrics) (*Proxy, error) {
 	cfg = cfg.withDefaults()
 	p := &Proxy{cfg: cfg, log: log, metrics: m, pairs: make(map[*pair]struct{})}
 	p.brokers = &brokerMap{p: p, nodes: make(map[int32]*node)}
+	p.connLog = newLogLimiter(connLogRate, connLogBurst, nil, m.LogSuppressed.Inc)
 	return p, nil
 }
 
@@ -145,7 +147,7 @@ func (p *Proxy) serveConn(c net.Conn, l *listener) {
 		err := tc.HandshakeContext(ctx)
 		cancel()
 		if err != nil {
-			log.Warn("client TLS handshake failed", "err", err)
+			p.connLog.log(log, slog.LevelWarn, "client TLS handshake failed", "err", err)
 			p.metrics.ConnectionErrors.WithLabelValues(metrics.ReasonTLS).Inc()
 			c.Close()
 			return
@@ -153,7 +155,7 @@ func (p *Proxy) serveConn(c net.Conn, l *listener) {
 	}
 	up, addr, err := p.dialFor(l)
 	if err != nil {
-		log.Warn("upstream dial failed; closing client connection", "err", err)
+		p.connLog.log(log, slog.LevelWarn, "upstream dial failed; closing client connection", "err", err)
 		p.metrics.ConnectionErrors.WithLabelValues(metrics.ReasonUpstreamDial).Inc()
 		c.Close()
 		return

@@ -119,15 +119,26 @@ func advertiseAll[T any](pr *pair, nodes []T, f func(*T) (int32, *string, *int32
 	return len(nodes) > 0, nil
 }
 
+// rewriteMetadata advertises the brokers and notes every topic listed
+// without error as existing upstream, so that it may take a topic label of
+// its own (metrics.Enforcement.NoteTopic): names a client made up never do.
+// With a checker it also keeps each topic's ID, for deletes by ID of
+// protected topics (protect.go).
 func rewriteMetadata(pr *pair, resp kmsg.Response) (bool, error) {
-	if pr.p.cfg.Checker != nil {
-		for _, t := range resp.(*kmsg.MetadataResponse).Topics {
-			if t.Topic != nil {
-				pr.p.topicIDs.note(t.TopicID, *t.Topic)
-			}
+	r := resp.(*kmsg.MetadataResponse)
+	for i := range r.Topics {
+		t := &r.Topics[i]
+		if t.Topic == nil {
+			continue
+		}
+		if pr.p.cfg.Checker != nil {
+			pr.p.topicIDs.note(t.TopicID, *t.Topic)
+		}
+		if t.ErrorCode == 0 {
+			pr.p.metrics.Enforce.NoteTopic(*t.Topic)
 		}
 	}
-	return advertiseAll(pr, resp.(*kmsg.MetadataResponse).Brokers,
+	return advertiseAll(pr, r.Brokers,
 		func(b *kmsg.MetadataResponseBroker) (int32, *string, *int32) { return b.NodeID, &b.Host, &b.Port })
 }
 
