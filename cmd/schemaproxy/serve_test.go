@@ -3,11 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -50,7 +54,7 @@ func get(url string) (int, string, error) {
 // context (as SIGTERM does) stops it with exit code 0.
 func TestServeEndToEnd(t *testing.T) {
 	t.Parallel()
-	c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(2, "t"))
+	c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(2, "t"), kfake.ListenFn(heldPortListen(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +94,7 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Errorf("metrics: want schemaproxy_requests_total{api=\"Produce\"} 1 in\n%s", grepLines(body, "schemaproxy_requests_total"))
 	}
 
-	c.Close() // readiness follows the upstream
+	c.Close() // readiness follows the upstream; its ports stay bound, see heldPortListen
 	if code, _, _ := get("http://" + metricsAddr + "/readyz"); code != http.StatusServiceUnavailable {
 		t.Errorf("readyz with upstream gone: got %d, want 503", code)
 	}
@@ -99,6 +103,73 @@ func TestServeEndToEnd(t *testing.T) {
 	if !strings.Contains(cmd.stderr.String(), `"msg":"stopped"`) {
 		t.Errorf("want a json 'stopped' log line, got:\n%s", cmd.stderr.String())
 	}
+}
+
+// heldPortListen is a kfake.ListenFn whose listeners keep their port
+// bound until the test ends. Closing one stops it listening (shutdown on a
+// listening socket), so a dial to it is refused at once; but the port is
+// not handed back to the kernel, so no other listener (another test's
+// kfake or httptest server asking for port 0) can be given it while the
+// test still expects it closed. A kernel keeps the port of a socket that
+// stopped listening only if it was bound to that port by number, so the
+// listener binds to a port number the kernel just chose, retrying if it
+// was taken meanwhile; SO_REUSEADDR is off so that no explicit bind can
+// share it either.
+func heldPortListen(t *testing.T) func(network, addr string) (net.Listener, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 0)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	return func(network, addr string) (net.Listener, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		var ln net.Listener
+		for range 100 {
+			bind := addr
+			if port == "0" {
+				probe, err := lc.Listen(context.Background(), network, addr)
+				if err != nil {
+					return nil, err
+				}
+				bind = net.JoinHostPort(host, strconv.Itoa(probe.Addr().(*net.TCPAddr).Port))
+				probe.Close()
+			}
+			if ln, err = lc.Listen(context.Background(), network, bind); err == nil || port != "0" {
+				break
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		t.Cleanup(func() { ln.Close() })
+		return heldListener{ln.(*net.TCPListener)}, nil
+	}
+}
+
+// heldListener stops listening on Close but keeps its port; see
+// heldPortListen.
+type heldListener struct{ *net.TCPListener }
+
+func (l heldListener) Close() error {
+	rc, err := l.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = syscall.Shutdown(int(fd), syscall.SHUT_RD) }); err != nil {
+		return err
+	}
+	if serr != nil && !errors.Is(serr, syscall.ENOTCONN) {
+		return serr
+	}
+	return nil
 }
 
 // cmdRun is a subcommand running in the background of a test.
