@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"os/signal"
 	"slices"
@@ -46,6 +45,8 @@ type schemaConfig struct {
 	Previous      []string // check only
 	Compatibility string   // check only
 	DryRun        bool     // register only
+
+	changed func(name string) bool // whether a flag was given
 }
 
 const checkUsage = `Usage: schemaproxy check [flags] DIR
@@ -115,6 +116,7 @@ func (c *schemaConfig) flags(fs *pflag.FlagSet) {
 	} else {
 		fs.BoolVar(&c.DryRun, "dry-run", false, "check and say what would be registered, without registering")
 	}
+	c.changed = fs.Changed
 }
 
 // options validates c and turns it into the workflow's options.
@@ -142,6 +144,9 @@ func (c *schemaConfig) options(ctx context.Context, dir string) (schemas.Options
 		if len(c.Registry) > 0 {
 			return o, errors.New("--local checks without a registry: drop --registry, or drop --local to ask the registry")
 		}
+		if f := registryFlagGiven(c.changed); f != "" {
+			return o, fmt.Errorf("%s needs --registry: --local checks without a registry", f)
+		}
 		if len(c.Previous) == 0 {
 			return o, errors.New("--local needs --previous: a directory of previous schemas or a git revision")
 		}
@@ -163,12 +168,6 @@ func (c *schemaConfig) options(ctx context.Context, dir string) (schemas.Options
 		}
 		return o, errors.New("--registry is required")
 	}
-	for _, u := range c.Registry {
-		pu, err := url.Parse(u)
-		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-			return o, fmt.Errorf("--registry %q is not an http:// or https:// URL", u)
-		}
-	}
 	ec := enforceConfig{
 		Registry:             c.Registry,
 		RegistryUser:         c.RegistryUser,
@@ -177,9 +176,10 @@ func (c *schemaConfig) options(ctx context.Context, dir string) (schemas.Options
 		RegistryCA:           c.RegistryCA,
 		RegistryCert:         c.RegistryCert,
 		RegistryKey:          c.RegistryKey,
+		RegistryTimeout:      c.RegistryTimeout,
 	}
-	if (c.RegistryCert == "") != (c.RegistryKey == "") {
-		return o, errors.New("--registry-tls-cert and --registry-tls-key go together: set both or neither")
+	if err := ec.validateRegistry(); err != nil {
+		return o, err
 	}
 	if o.Client, err = ec.registryClient(); err != nil {
 		return o, err

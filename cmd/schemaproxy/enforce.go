@@ -42,6 +42,10 @@ type enforceConfig struct {
 	LookupsPerConnection int
 	Policy               string
 	MaxDecompressed      int
+
+	// changed reports whether a flag was given on the command line; nil
+	// means none was.
+	changed func(name string) bool
 }
 
 func (c *enforceConfig) flags(fs *pflag.FlagSet) {
@@ -58,6 +62,23 @@ func (c *enforceConfig) flags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.LookupsPerConnection, "registry-lookups-per-connection", enforce.DefaultLookupsPerConnection, "registry look-ups one client connection may cause per minute, in a burst of up to as many; past it, as above (-1: unlimited)")
 	fs.StringVar(&c.Policy, "policy", "", "YAML topic policy, reloaded on change and on SIGHUP (default: every non-internal topic's values need a schema ID registered under <topic>-value)")
 	fs.IntVar(&c.MaxDecompressed, "max-decompressed-bytes", enforce.DefaultMaxDecompressed, "largest size one record batch may decompress to, in bytes; larger batches are rejected")
+	c.changed = fs.Changed
+}
+
+// registryFlagGiven returns the first --registry-* flag given on the
+// command line (--registry itself aside), or "".
+func registryFlagGiven(changed func(string) bool) string {
+	if changed == nil {
+		return ""
+	}
+	for _, name := range []string{"registry-user", "registry-password-file", "registry-token-file",
+		"registry-tls-ca", "registry-tls-cert", "registry-tls-key", "registry-timeout",
+		"registry-max-in-flight", "registry-lookups-per-request", "registry-lookups-per-connection"} {
+		if changed(name) {
+			return "--" + name
+		}
+	}
+	return ""
 }
 
 // enabled reports whether records are checked at all.
@@ -67,10 +88,16 @@ func (c *enforceConfig) enabled() bool { return len(c.Registry) > 0 }
 // beyond reading them.
 func (c *enforceConfig) validate() error {
 	if !c.enabled() {
-		if c.Policy != "" || c.RegistryUser != "" || c.RegistryTokenFile != "" || c.RegistryCA != "" || c.RegistryCert != "" {
-			return errors.New("--policy and the --registry-* flags need --registry: records are checked against a schema registry")
+		if f := registryFlagGiven(c.changed); f != "" {
+			return fmt.Errorf("%s needs --registry: records are checked against a schema registry", f)
+		}
+		if c.Policy != "" {
+			return errors.New("--policy needs --registry: records are checked against a schema registry")
 		}
 		return nil
+	}
+	if err := c.validateRegistry(); err != nil {
+		return err
 	}
 	if c.RegistryMaxInFlight < 1 {
 		return fmt.Errorf("--registry-max-in-flight %d must be at least 1", c.RegistryMaxInFlight)
@@ -81,6 +108,15 @@ func (c *enforceConfig) validate() error {
 	if c.LookupsPerConnection < 1 && c.LookupsPerConnection != -1 {
 		return fmt.Errorf("--registry-lookups-per-connection %d must be at least 1, or -1 for no limit", c.LookupsPerConnection)
 	}
+	if c.MaxDecompressed < 1<<10 {
+		return fmt.Errorf("--max-decompressed-bytes %d is below 1024", c.MaxDecompressed)
+	}
+	return nil
+}
+
+// validateRegistry checks the --registry* flags, which serve, check and
+// register share.
+func (c *enforceConfig) validateRegistry() error {
 	for _, u := range c.Registry {
 		pu, err := url.Parse(u)
 		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
@@ -98,9 +134,6 @@ func (c *enforceConfig) validate() error {
 	}
 	if c.RegistryTimeout <= 0 {
 		return errors.New("--registry-timeout must be positive")
-	}
-	if c.MaxDecompressed < 1<<10 {
-		return fmt.Errorf("--max-decompressed-bytes %d is below 1024", c.MaxDecompressed)
 	}
 	return nil
 }
