@@ -8,9 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -192,6 +190,7 @@ func (c *enforceConfig) registryClient() (*sr.Client, error) {
 type enforcement struct {
 	enforcer *enforce.Enforcer
 	store    *enforce.PolicyStore
+	log      *slog.Logger
 }
 
 // newEnforcement loads the policy and builds the enforcer. It returns
@@ -223,22 +222,23 @@ func (c *enforceConfig) newEnforcement(log *slog.Logger, m *metrics.Metrics) (*e
 		enforce.WithMetrics(m.Enforce),
 		enforce.WithMaxDecompressed(c.MaxDecompressed))
 	log.Info("checking records", "registry", c.Registry, "policy", c.Policy)
-	return &enforcement{enforcer: e, store: store}, nil
+	return &enforcement{enforcer: e, store: store, log: log}, nil
 }
 
-// run reloads the policy on SIGHUP and when its file changes, until ctx ends.
-func (en *enforcement) run(ctx context.Context, policyPath string) {
+// run reloads the policy on each signal from hup (SIGHUP) and when its
+// file changes, until ctx ends. The caller registers hup with
+// signal.Notify before it starts anything, so that a SIGHUP that comes
+// early is not left to its default action, which ends the process.
+func (en *enforcement) run(ctx context.Context, policyPath string, hup <-chan os.Signal) {
 	if policyPath != "" {
 		go en.store.Watch(ctx)
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-hup:
+		case sig := <-hup:
+			en.log.Info("reloading policy", "signal", sig.String(), "path", policyPath)
 			en.store.Reload() //nolint:errcheck // Reload logs its own error and keeps the old policy
 		}
 	}

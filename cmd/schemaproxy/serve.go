@@ -200,8 +200,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// SIGHUP is taken before anything listens, so that one sent early is
+	// never left to its default action, which ends the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	if en != nil {
-		go en.run(ctx, c.Enforce.Policy)
+		go en.run(ctx, c.Enforce.Policy, hup)
+	} else {
+		go ignoreHangups(ctx, log, hup)
 	}
 
 	var admin *http.Server
@@ -255,4 +262,17 @@ func adminMux(p *proxy.Proxy, m *metrics.Metrics) *http.ServeMux {
 		fmt.Fprintln(w, "ok")
 	})
 	return mux
+}
+
+// ignoreHangups logs each SIGHUP until ctx ends: without --registry there
+// is no policy to reload, and the signal must not stop the proxy.
+func ignoreHangups(ctx context.Context, log *slog.Logger, hup <-chan os.Signal) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			log.Info("SIGHUP ignored: without --registry there is no policy to reload")
+		}
+	}
 }

@@ -160,6 +160,16 @@ func TestServeSignalShutdown(t *testing.T) {
 			}
 			cl.Close()
 
+			// Without --registry there is no policy: a SIGHUP is logged
+			// and the proxy goes on.
+			p.signal(t, syscall.SIGHUP)
+			proxytest.Eventually(t, 10*time.Second, func() error {
+				if !strings.Contains(p.stderr.String(), `"msg":"SIGHUP ignored`) {
+					return fmt.Errorf("no SIGHUP ignored line yet")
+				}
+				return nil
+			})
+
 			p.signal(t, sig)
 			st := p.waitExit(t, 15*time.Second)
 			if st.ExitCode() != 0 {
