@@ -588,6 +588,51 @@ func TestReadmeRegistryCache(t *testing.T) {
 			t.Errorf("after 2s: got %d requests, want 1", n)
 		}
 	})
+	t.Run("a not-found asked before the Produce request arrived is asked again", func(t *testing.T) {
+		srv := enforcetest.NewRegistry(t)
+		reg := enforce.NewRegistry(srv.Client)
+		const id = 4343
+		if _, err := reg.SchemaByID(ctx, id); !errors.Is(err, enforce.ErrUnknownSchema) {
+			t.Fatalf("got %v, want ErrUnknownSchema", err)
+		}
+		// Registered, then produced: the cached "no" predates the request.
+		srv.Fake.SeedSchema("orders-value", 1, id, sr.Schema{Schema: orderAvro})
+		req := enforce.WithLookups(ctx, enforce.NewRequestLookups(enforce.DefaultLookupsPerRequest, nil))
+		before := srv.Requests()
+		if _, err := reg.SchemaByID(req, id); err != nil {
+			t.Errorf("a request that arrived after the cached no: got %v, want the schema", err)
+		}
+		if srv.Requests() == before {
+			t.Errorf("the registry was not asked again")
+		}
+	})
+	t.Run("look-ups the cache cannot answer are bounded per request", func(t *testing.T) {
+		if enforce.DefaultLookupsPerRequest != 32 || enforce.DefaultLookupsPerConnection != 256 || enforce.DefaultRegistryMaxInFlight != 16 {
+			t.Errorf("defaults: got %d per request, %d per connection, %d in flight; want 32, 256, 16",
+				enforce.DefaultLookupsPerRequest, enforce.DefaultLookupsPerConnection, enforce.DefaultRegistryMaxInFlight)
+		}
+		srv := enforcetest.NewRegistry(t)
+		reg := enforce.NewRegistry(srv.Client)
+		req := enforce.WithLookups(ctx, enforce.NewRequestLookups(enforce.DefaultLookupsPerRequest, enforce.NewConnLookups(enforce.DefaultLookupsPerConnection)))
+		before := srv.Requests()
+		var refused int
+		for id := 9000; id < 9000+2*enforce.DefaultLookupsPerRequest; id++ {
+			_, err := reg.SchemaByID(req, id)
+			switch {
+			case errors.Is(err, enforce.ErrLookupRefused):
+				refused++ // the proxy answers it NOT_ENOUGH_REPLICAS (TestEnforceLookupsPerRequest)
+			case !errors.Is(err, enforce.ErrUnknownSchema):
+				t.Errorf("id %d: got %v, want unknown or refused", id, err)
+			}
+		}
+		if got := srv.Requests() - before; got > enforce.DefaultLookupsPerRequest {
+			t.Errorf("%d unknown IDs in one request made %d registry requests, want at most %d",
+				2*enforce.DefaultLookupsPerRequest, got, enforce.DefaultLookupsPerRequest)
+		}
+		if refused != enforce.DefaultLookupsPerRequest {
+			t.Errorf("%d look-ups refused, want %d", refused, enforce.DefaultLookupsPerRequest)
+		}
+	})
 	t.Run("concurrent look-ups are merged", func(t *testing.T) {
 		const callers = 20
 		srv := enforcetest.NewRegistry(t)
