@@ -98,6 +98,32 @@ func TestReadmeBatches(t *testing.T) {
 	t.Run("exactly one batch per partition", func(t *testing.T) {
 		wantReason(t, check(append(good(), good()...)), enforce.ReasonBatchInvalid)
 	})
+	t.Run("offset deltas 0, 1, 2, ... in order, the refused record named", func(t *testing.T) {
+		v := avroValue(f.order)
+		for _, deltas := range [][]int{{0, 1, 2}, {0, 2, 3}, {1, 2, 3}, {0, 0, 1}} {
+			var recs []byte
+			for _, d := range deltas {
+				recs = enforcetest.AppendRecord(recs, d, nil, v)
+			}
+			err := check(enforcetest.BatchOf(protocol.CodecNone, len(deltas), recs))
+			bad := -1
+			for i, d := range deltas {
+				if d != i {
+					bad = i
+					break
+				}
+			}
+			if bad < 0 {
+				wantReason(t, err, "")
+				continue
+			}
+			wantReason(t, err, enforce.ReasonBatchInvalid)
+			var ve *enforce.ValidationError
+			if !errors.As(err, &ve) || len(ve.Records) != 1 || ve.Records[0].Index != bad {
+				t.Errorf("deltas %v: got %v, want record %d named", deltas, err, bad)
+			}
+		}
+	})
 	t.Run("magic 2 only", func(t *testing.T) {
 		wantReason(t, check(edit(func(b []byte) { b[16] = 1 })), enforce.ReasonBatchInvalid)
 	})
