@@ -21,19 +21,19 @@ import (
 	"github.com/schemaproxy/schemaproxy/proxy/proxytest"
 )
 
-// envMainProcess makes TestMainProcess run a command line instead of
-// returning.
+// envMainProcess makes the test binary run a command line instead of its
+// tests.
 const envMainProcess = "SCHEMAPROXY_TEST_MAIN_PROCESS"
 
-// TestMainProcess is not a test of its own: startProcess runs the test
-// binary again with only this test selected and $SCHEMAPROXY_TEST_MAIN_PROCESS
-// set, and it then does what main does with the arguments after "--", in a
-// process of its own, so that the signals a test sends are real ones.
-func TestMainProcess(t *testing.T) {
+// TestMain runs the tests, unless $SCHEMAPROXY_TEST_MAIN_PROCESS is set:
+// startProcess runs the test binary again that way, and it then does what
+// main does with the arguments after "--", in a process of its own, so
+// that the signals a test sends are real ones.
+func TestMain(m *testing.M) {
 	if os.Getenv(envMainProcess) != "1" {
-		return
+		os.Exit(m.Run())
 	}
-	args := os.Args
+	args := os.Args[1:]
 	for i, a := range args {
 		if a == "--" {
 			args = args[i+1:]
@@ -55,7 +55,7 @@ type process struct {
 func startProcess(t *testing.T, args ...string) *process {
 	t.Helper()
 	p := &process{done: make(chan struct{})}
-	p.cmd = exec.Command(os.Args[0], append([]string{"-test.run=^TestMainProcess$", "--"}, args...)...)
+	p.cmd = exec.Command(os.Args[0], append([]string{"--"}, args...)...)
 	p.cmd.Env = append(os.Environ(), envMainProcess+"=1")
 	p.cmd.Stderr = &p.stderr
 	if err := p.cmd.Start(); err != nil {
